@@ -1,0 +1,192 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+// APIError is an error answer of the admin API.
+type APIError struct {
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// Message is the server's summary.
+	Message string
+	// Errors are the located problems of a rejected apply.
+	Errors []LocatedError
+}
+
+// Error returns the message followed by one located problem per line.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for _, le := range e.Errors {
+		b.WriteString("\n")
+		b.WriteString(le.String())
+	}
+	return b.String()
+}
+
+// Client talks to the admin API. It is safe for concurrent use.
+type Client struct {
+	base string
+	// HTTPClient sends the requests. Default: a client with a 60 second timeout.
+	HTTPClient *http.Client
+}
+
+// NewClient returns a client for the API at baseURL, such as
+// "http://127.0.0.1:7070"; a URL without a scheme gets http://.
+func NewClient(baseURL string) *Client {
+	if !strings.Contains(baseURL, "://") {
+		baseURL = "http://" + baseURL
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), HTTPClient: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// do sends a request and decodes a 2xx JSON answer into out (when not nil);
+// other answers become *APIError.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("apiserver: client: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("apiserver: client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("apiserver: client: %s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+		}
+		return &APIError{StatusCode: resp.StatusCode, Message: eb.Error, Errors: eb.Errors}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("apiserver: client: %s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Apply sends one file of resource documents, labelled "request" in errors.
+func (c *Client) Apply(ctx context.Context, body []byte) ([]store.Result, error) {
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/v1/apply", "application/yaml", bytes.NewReader(body), &out)
+	return out.Results, err
+}
+
+// ApplyFiles sends several files in one all-or-nothing apply; errors are
+// located by file name.
+func (c *Client) ApplyFiles(ctx context.Context, files []File) ([]store.Result, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, f := range files {
+		w, err := mw.CreateFormFile("file", f.Name)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: client: apply: %w", err)
+		}
+		w.Write(f.Data)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, fmt.Errorf("apiserver: client: apply: %w", err)
+	}
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/v1/apply", mw.FormDataContentType(), &buf, &out)
+	return out.Results, err
+}
+
+func kindPath(kind string) string {
+	if k, ok := store.ParseKind(kind); ok {
+		kind = k
+	}
+	return "/v1/" + url.PathEscape(kind)
+}
+
+// List returns every resource of a kind as raw JSON objects.
+func (c *Client) List(ctx context.Context, kind string) ([]json.RawMessage, error) {
+	var out ListResponse[json.RawMessage]
+	err := c.do(ctx, http.MethodGet, kindPath(kind), "", nil, &out)
+	return out.Items, err
+}
+
+// Get returns one resource as a raw JSON object.
+func (c *Client) Get(ctx context.Context, kind, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, http.MethodGet, kindPath(kind)+"/"+url.PathEscape(name), "", nil, &out)
+	return out, err
+}
+
+// Delete removes one resource.
+func (c *Client) Delete(ctx context.Context, kind, name string) error {
+	return c.do(ctx, http.MethodDelete, kindPath(kind)+"/"+url.PathEscape(name), "", nil, nil)
+}
+
+func targetsPath(group string) string {
+	return "/v1/target-groups/" + url.PathEscape(group) + "/targets"
+}
+
+// Targets returns the health of a group's targets.
+func (c *Client) Targets(ctx context.Context, group string) ([]spec.TargetHealth, error) {
+	var out TargetsResponse
+	err := c.do(ctx, http.MethodGet, targetsPath(group), "", nil, &out)
+	return out.Targets, err
+}
+
+func (c *Client) targetsCall(ctx context.Context, method, group string, targets []spec.Target) ([]spec.TargetHealth, error) {
+	body, err := json.Marshal(TargetsRequest{Targets: targets})
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: client: %w", err)
+	}
+	var out TargetsResponse
+	err = c.do(ctx, method, targetsPath(group), "application/json", bytes.NewReader(body), &out)
+	return out.Targets, err
+}
+
+// Register registers targets with a group and returns the group's targets.
+func (c *Client) Register(ctx context.Context, group string, targets []spec.Target) ([]spec.TargetHealth, error) {
+	return c.targetsCall(ctx, http.MethodPost, group, targets)
+}
+
+// Deregister removes registered targets by address and returns the group's targets.
+func (c *Client) Deregister(ctx context.Context, group string, addrs []string) ([]spec.TargetHealth, error) {
+	targets := make([]spec.Target, len(addrs))
+	for i, a := range addrs {
+		targets[i] = spec.Target{Address: a}
+	}
+	return c.targetsCall(ctx, http.MethodDelete, group, targets)
+}
+
+// Status returns the node's status report.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	err := c.do(ctx, http.MethodGet, "/v1/status", "", nil, &out)
+	return out, err
+}
+
+// Nodes lists the cluster's nodes.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out ListResponse[Node]
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", "", nil, &out)
+	return out.Items, err
+}

@@ -1,0 +1,110 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+// LocatedError is one problem in a resource document, as the API reports it.
+type LocatedError struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// String formats the error as "file:line:column: path: message", leaving out
+// what is unknown.
+func (e LocatedError) String() string {
+	return (&spec.Error{Pos: spec.Position{File: e.File, Line: e.Line, Column: e.Column}, Path: e.Path, Msg: e.Message}).Error()
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	// Error summarises what went wrong.
+	Error string `json:"error"`
+	// Errors lists located problems of rejected documents.
+	Errors []LocatedError `json:"errors,omitempty"`
+}
+
+func locatedErrors(l spec.ErrorList) []LocatedError {
+	out := make([]LocatedError, len(l))
+	for i, e := range l {
+		out[i] = LocatedError{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Column, Path: e.Path, Message: e.Msg}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorBody{Error: msg})
+}
+
+// writeErr maps err to its status code, the one place that does so: located
+// document errors and invalid requests 400, missing 404, in use 409, too
+// large 413, a request gone 499-style 503.
+func writeErr(w http.ResponseWriter, err error) {
+	var el spec.ErrorList
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &el):
+		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: problems(len(el)), Errors: locatedErrors(el)})
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrInUse):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func problems(n int) string {
+	if n == 1 {
+		return "rejected: 1 problem; nothing was applied"
+	}
+	return fmt.Sprintf("rejected: %d problems; nothing was applied", n)
+}
+
+// unavailable lists the kinds of DESIGN 3.3 that this build does not serve yet.
+var unavailable = []string{"task-definitions", "services", "tasks"}
+
+func notAvailable(w http.ResponseWriter, kind string) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("%s: not available yet: this node runs no scheduler", kind))
+}
+
+// unavailableKind reports the unavailable kind a /v1 path addresses, if any.
+func unavailableKind(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	if !ok {
+		return "", false
+	}
+	kind, _, _ := strings.Cut(rest, "/")
+	for _, k := range unavailable {
+		if kind == k {
+			return k, true
+		}
+	}
+	return "", false
+}

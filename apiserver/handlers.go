@@ -1,0 +1,369 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+// ApplyResponse is the body of a successful POST /v1/apply.
+type ApplyResponse struct {
+	Results []store.Result `json:"results"`
+}
+
+// ListResponse is the body of GET /v1/{kind}.
+type ListResponse[T any] struct {
+	Items []T `json:"items"`
+}
+
+// TargetsResponse is the body of GET /v1/target-groups/{name}/targets.
+type TargetsResponse struct {
+	TargetGroup string              `json:"targetGroup"`
+	Targets     []spec.TargetHealth `json:"targets"`
+}
+
+// TargetsRequest is the body of POST and DELETE on
+// /v1/target-groups/{name}/targets; DELETE reads only addresses.
+type TargetsRequest struct {
+	Targets []spec.Target `json:"targets"`
+}
+
+// Node is one node of GET /v1/nodes.
+type Node struct {
+	NodeInfo
+	// State is alive, suspect, dead or left (memberlist's states).
+	State string `json:"state"`
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Version           string    `json:"version"`
+	Node              string    `json:"node"`
+	StoreVersion      uint64    `json:"storeVersion"`
+	StartedAt         time.Time `json:"startedAt"`
+	UptimeSeconds     float64   `json:"uptimeSeconds"`
+	Listeners         int       `json:"listeners"`
+	TargetGroups      int       `json:"targetGroups"`
+	RegisteredTargets int       `json:"registeredTargets"`
+	Extra             any       `json:"extra,omitempty"`
+}
+
+// File is one named resource file of an apply.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// readFiles returns the files of an apply body: each part of a
+// multipart/form-data body (named by its file name), otherwise the whole body
+// named by the "file" query parameter (default "request").
+func readFiles(r *http.Request) ([]File, error) {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: read body: %w", err)
+		}
+		name := r.URL.Query().Get("file")
+		if name == "" {
+			name = "request"
+		}
+		return []File{{name, data}}, nil
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	var files []File
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: read multipart body: %w", err)
+		}
+		name := partFileName(part)
+		data, err := io.ReadAll(part)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: read multipart body: %w", err)
+		}
+		files = append(files, File{name, data})
+	}
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	files, err := readFiles(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeErr(w, tooBig)
+			return
+		}
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var (
+		docs []spec.Document
+		errs spec.ErrorList
+	)
+	for _, f := range files {
+		d, err := spec.Decode(f.Name, f.Data)
+		docs = append(docs, d...)
+		var el spec.ErrorList
+		switch {
+		case errors.As(err, &el):
+			errs = append(errs, el...)
+		case err != nil:
+			errs = append(errs, &spec.Error{Pos: spec.Position{File: f.Name}, Msg: err.Error()})
+		}
+	}
+	if err := errs.Err(); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(docs) == 0 {
+		writeError(w, http.StatusBadRequest, "apply: no resource documents in the request")
+		return
+	}
+	results, err := s.cfg.Store.Apply(r.Context(), docs)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	for _, res := range results {
+		if res.Action != store.ActionUnchanged {
+			s.log.Info("resource applied", "kind", res.Kind, "name", res.Name, "action", res.Action)
+		}
+	}
+	writeJSON(w, http.StatusOK, ApplyResponse{Results: results})
+}
+
+// kind resolves the {kind} path value: a canonical store kind, "nodes", or
+// an answered 404.
+func (s *Server) kind(w http.ResponseWriter, r *http.Request) (string, bool) {
+	k := r.PathValue("kind")
+	if c, ok := store.ParseKind(k); ok {
+		return c, true
+	}
+	if k == "nodes" {
+		return k, true
+	}
+	if slices.Contains(unavailable, k) {
+		notAvailable(w, k)
+		return "", false
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("unknown kind %q: want listeners, target-groups or nodes", k))
+	return "", false
+}
+
+func sorted[T any](m map[string]*T) []*T {
+	out := make([]*T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	kind, ok := s.kind(w, r)
+	if !ok {
+		return
+	}
+	st := s.cfg.Store.Snapshot()
+	switch kind {
+	case store.KindListeners:
+		writeJSON(w, http.StatusOK, ListResponse[*spec.Listener]{Items: sorted(st.Listeners)})
+	case store.KindTargetGroups:
+		writeJSON(w, http.StatusOK, ListResponse[*spec.TargetGroup]{Items: sorted(st.TargetGroups)})
+	default:
+		writeJSON(w, http.StatusOK, ListResponse[Node]{Items: []Node{s.node()}})
+	}
+}
+
+func (s *Server) node() Node {
+	return Node{NodeInfo: s.cfg.Node, State: "alive"}
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	kind, ok := s.kind(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	st := s.cfg.Store.Snapshot()
+	var v any
+	switch kind {
+	case store.KindListeners:
+		if l := st.Listeners[name]; l != nil {
+			v = l
+		}
+	case store.KindTargetGroups:
+		if g := st.TargetGroups[name]; g != nil {
+			v = g
+		}
+	default:
+		if name == s.cfg.Node.Name {
+			v = s.node()
+		}
+	}
+	if v == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q not found", kind, name))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	kind, ok := s.kind(w, r)
+	if !ok {
+		return
+	}
+	if kind == "nodes" {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, "nodes cannot be deleted: they leave the cluster")
+		return
+	}
+	name := r.PathValue("name")
+	if err := s.cfg.Store.Delete(r.Context(), kind, name); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.log.Info("resource deleted", "kind", kind, "name", name)
+	writeJSON(w, http.StatusOK, map[string]string{"deleted": kind + "/" + name})
+}
+
+// targetHealth reports a group's targets: the balancer's view when it has
+// built the group, otherwise the store's targets as initial.
+func (s *Server) targetHealth(st *store.State, group string) ([]spec.TargetHealth, bool) {
+	if s.cfg.Targets != nil {
+		if th, ok := s.cfg.Targets.TargetHealth(group); ok {
+			return th, true
+		}
+	}
+	g := st.TargetGroups[group]
+	if g == nil {
+		return nil, false
+	}
+	static := make(map[string]bool, len(g.Targets))
+	for _, t := range g.Targets {
+		static[t.Address] = true
+	}
+	all := st.AllTargets(group)
+	out := make([]spec.TargetHealth, len(all))
+	for i, t := range all {
+		src := "registered"
+		if static[t.Address] {
+			src = "static"
+		}
+		out[i] = spec.TargetHealth{
+			Address: t.Address, Weight: t.Weight, State: spec.TargetInitial,
+			Reason: "Elb.RegistrationInProgress", Description: "Target registration is in progress",
+			Source: src, Node: s.cfg.Node.Name,
+		}
+	}
+	return out, true
+}
+
+func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	th, ok := s.targetHealth(s.cfg.Store.Snapshot(), name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("target group %q not found", name))
+		return
+	}
+	if th == nil {
+		th = []spec.TargetHealth{}
+	}
+	writeJSON(w, http.StatusOK, TargetsResponse{TargetGroup: name, Targets: th})
+}
+
+func readTargets(w http.ResponseWriter, r *http.Request) ([]spec.Target, bool) {
+	var req TargetsRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeErr(w, tooBig)
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "targets: bad body: "+err.Error()+`: want {"targets":[{"address":"host:port","weight":1}]}`)
+		return nil, false
+	}
+	if len(req.Targets) == 0 {
+		writeError(w, http.StatusBadRequest, "targets: no targets given")
+		return nil, false
+	}
+	return req.Targets, true
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	targets, ok := readTargets(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if err := s.cfg.Store.RegisterTargets(r.Context(), name, targets); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.targets(w, r)
+}
+
+func (s *Server) deregister(w http.ResponseWriter, r *http.Request) {
+	targets, ok := readTargets(w, r)
+	if !ok {
+		return
+	}
+	addrs := make([]string, len(targets))
+	for i, t := range targets {
+		addrs[i] = t.Address
+	}
+	if err := s.cfg.Store.DeregisterTargets(r.Context(), r.PathValue("name"), addrs); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.targets(w, r)
+}
+
+func (s *Server) statusReport() Status {
+	st := s.cfg.Store.Snapshot()
+	n := 0
+	for _, ts := range st.Registered {
+		n += len(ts)
+	}
+	out := Status{
+		Version: s.cfg.Version, Node: s.cfg.Node.Name, StoreVersion: st.Version,
+		StartedAt: s.started.UTC(), UptimeSeconds: time.Since(s.started).Seconds(),
+		Listeners: len(st.Listeners), TargetGroups: len(st.TargetGroups), RegisteredTargets: n,
+	}
+	if s.cfg.Status != nil {
+		out.Extra = s.cfg.Status()
+	}
+	return out
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.statusReport())
+}
+
+// partFileName returns the file name a part was sent with, whole: unlike
+// Part.FileName it keeps directories, because errors are located by the path
+// the operator gave.
+func partFileName(p *multipart.Part) string {
+	if _, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
+		return params["filename"]
+	}
+	if n := p.FileName(); n != "" {
+		return n
+	}
+	return p.FormName()
+}

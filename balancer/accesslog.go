@@ -1,0 +1,80 @@
+package balancer
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/accesslog"
+)
+
+// AccessLogger receives one entry per request. Log must not block and must
+// not keep e or anything it points to after it returns.
+type AccessLogger interface {
+	Log(e *accesslog.Entry)
+}
+
+var _ AccessLogger = (*accesslog.Logger)(nil)
+
+// logAccess fills the pooled entry from the finished request and logs it.
+func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
+	e := &rs.entry
+	*e = accesslog.Entry{
+		Type:                   accesslog.TypeHTTP,
+		Time:                   time.Now(),
+		ELB:                    l.name,
+		Client:                 clientAddrPort(ctx),
+		RequestCreationTime:    rs.start,
+		ELBStatusCode:          ctx.Response.StatusCode(),
+		TargetStatusCode:       rs.targetStatus,
+		Method:                 ctx.Request.Header.Method(),
+		Host:                   ctx.Request.Header.Host(),
+		RequestURI:             ctx.Request.Header.RequestURI(),
+		Protocol:               ctx.Request.Header.Protocol(),
+		UserAgent:              ctx.Request.Header.UserAgent(),
+		ReceivedBytes:          int64(len(ctx.Request.Header.RawHeaders())) + max(int64(ctx.Request.Header.ContentLength()), 0),
+		SentBytes:              int64(len(ctx.Response.Body())),
+		ErrorReason:            rs.errReason,
+		Classification:         rs.class.Class.String(),
+		ClassificationReason:   rs.class.Reason,
+		RequestID:              rs.reqID,
+		Traceparent:            ctx.Request.Header.Peek("Traceparent"),
+		Retries:                rs.retries,
+		StickyHit:              rs.stickyHit,
+		MatchedRulePriority:    -1,
+		RequestProcessingTime:  -1,
+		TargetProcessingTime:   -1,
+		ResponseProcessingTime: -1,
+	}
+	if a := rs.action; a != nil {
+		e.MatchedRulePriority = a.Priority
+		e.ActionsExecuted = a.Kind.String()
+	}
+	if g := rs.group; g != nil {
+		e.TargetGroup = g.name
+	}
+	if t := rs.target; t != nil {
+		e.Target = t.addrPort
+		if t.draining.Load() {
+			e.DrainState = "draining"
+		}
+		if rs.targetDur > 0 {
+			e.RequestProcessingTime = rs.targetStart.Sub(rs.start)
+			e.TargetProcessingTime = rs.targetDur
+			e.ResponseProcessingTime = time.Since(rs.targetStart.Add(rs.targetDur))
+		}
+	}
+	if loc := ctx.Response.Header.Peek(fasthttp.HeaderLocation); len(loc) > 0 && rs.action != nil && rs.action.Redirect != nil {
+		e.RedirectURL = loc
+	}
+	l.b.access.Log(e)
+}
+
+func clientAddrPort(ctx *fasthttp.RequestCtx) netip.AddrPort {
+	var port uint16
+	if ap, ok := ctx.RemoteAddr().(interface{ AddrPort() netip.AddrPort }); ok {
+		port = ap.AddrPort().Port()
+	}
+	return netip.AddrPortFrom(clientAddr(ctx), port)
+}

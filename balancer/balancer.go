@@ -1,0 +1,567 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/health"
+	"github.com/gantrylb/gantry/rules"
+	"github.com/gantrylb/gantry/spec"
+)
+
+// HealthChecker runs active checks; the balancer hands it every group's
+// targets after each update. Set must not block for long.
+type HealthChecker interface {
+	Set(groups []health.Group)
+}
+
+// Options configure a Balancer. Zero fields take the defaults shown.
+type Options struct {
+	// Logger for operational messages. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the data-plane metrics. Default: none registered.
+	Registry prometheus.Registerer
+	// Health, when set, is told about every target to check.
+	Health HealthChecker
+	// AccessLog, when set, receives one entry per request.
+	AccessLog AccessLogger
+	// CookieKey authenticates sticky cookies. Default: random per process.
+	CookieKey []byte
+	// UpstreamMaxConns bounds connections per target. Default 1024.
+	UpstreamMaxConns int
+	// UpstreamIdleTimeout closes pooled target connections idle this long;
+	// keep it below the targets' own keep-alive timeout. Default 4s.
+	UpstreamIdleTimeout time.Duration
+	// ShutdownTimeout bounds the graceful stop of a listener. Default 30s.
+	ShutdownTimeout time.Duration
+	// DrainInterval is how often draining targets are checked for the end of
+	// their in-flight work. Default 50ms.
+	DrainInterval time.Duration
+}
+
+// Config is the desired data-plane configuration: every listener and target
+// group, already defaulted and validated.
+type Config struct {
+	Listeners    []*spec.Listener
+	TargetGroups []*spec.TargetGroup
+	// Registered holds targets registered through the API, per group, in
+	// addition to the groups' static targets.
+	Registered map[string][]spec.Target
+}
+
+// Balancer runs every listener of the data plane. Update may be called at any
+// time and from any goroutine; requests never wait for it.
+type Balancer struct {
+	log             *slog.Logger
+	metrics         *metrics
+	health          HealthChecker
+	access          AccessLogger
+	cookies         *cookieCodec
+	ids             *requestIDs
+	tune            upstreamTuning
+	shutdownTimeout time.Duration
+	drainInterval   time.Duration
+
+	wg sync.WaitGroup
+
+	mu        sync.Mutex // serialises Update and draining bookkeeping
+	listeners map[string]*httpListener
+	targets   map[targetKey]*target
+	outliers  map[string]outlierEntry
+	draining  map[*target]string // target → group
+	groups    atomic.Pointer[[]*group]
+	closed    bool
+
+	// onRequest, when set (by tests only), runs at the start of every
+	// request's handling; tests use it to inject panics.
+	onRequest atomic.Pointer[func(*fasthttp.RequestCtx)]
+}
+
+type targetKey struct{ group, addr string }
+
+type outlierEntry struct {
+	cfg spec.OutlierDetection
+	o   *health.Outlier
+}
+
+// New returns a Balancer with no listeners.
+func New(o Options) *Balancer {
+	b := &Balancer{
+		log:             o.Logger,
+		health:          o.Health,
+		access:          o.AccessLog,
+		cookies:         newCookieCodec(o.CookieKey),
+		ids:             newRequestIDs(),
+		shutdownTimeout: o.ShutdownTimeout,
+		drainInterval:   o.DrainInterval,
+		listeners:       map[string]*httpListener{},
+		targets:         map[targetKey]*target{},
+		outliers:        map[string]outlierEntry{},
+		draining:        map[*target]string{},
+		tune: upstreamTuning{
+			maxConns:        o.UpstreamMaxConns,
+			idleConnTimeout: o.UpstreamIdleTimeout,
+		},
+	}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	b.log = b.log.With("component", "balancer")
+	if b.tune.maxConns <= 0 {
+		b.tune.maxConns = 1024
+	}
+	if b.tune.idleConnTimeout <= 0 {
+		b.tune.idleConnTimeout = 4 * time.Second
+	}
+	if b.shutdownTimeout <= 0 {
+		b.shutdownTimeout = 30 * time.Second
+	}
+	if b.drainInterval <= 0 {
+		b.drainInterval = 50 * time.Millisecond
+	}
+	empty := []*group{}
+	b.groups.Store(&empty)
+	b.metrics = newMetrics(o.Registry, func() []*group { return *b.groups.Load() })
+	return b
+}
+
+// ErrClosed is returned by Update after Run has returned.
+var ErrClosed = errors.New("balancer: closed")
+
+// Update compiles cfg and swaps it in. Either all of it takes effect or none:
+// rules are compiled and new sockets bound before anything is swapped.
+// Unchanged targets keep their health, in-flight counts and connections;
+// removed targets drain; listeners whose address changed move.
+func (b *Balancer) Update(cfg Config) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	groups, live := b.buildGroups(cfg)
+	states := make(map[string]*listenerState, len(cfg.Listeners))
+	for _, ls := range cfg.Listeners {
+		st, err := b.buildListener(ls, groups)
+		if err != nil {
+			return err
+		}
+		states[ls.Name] = st
+	}
+	opened, err := b.bindNew(cfg.Listeners)
+	if err != nil {
+		return err
+	}
+
+	// Commit: nothing below fails.
+	now := nowNanos()
+	for k, t := range b.targets {
+		if live[k] != t {
+			b.startDrain(t, k.group, b.drainDelay(k.group, groups), now)
+		}
+	}
+	b.targets = live
+	list := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		list = append(list, g)
+	}
+	slices.SortFunc(list, func(a, c *group) int { return cmpString(a.name, c.name) })
+	b.groups.Store(&list)
+	b.swapListeners(cfg.Listeners, states, opened)
+	if b.health != nil {
+		b.health.Set(healthGroups(list))
+	}
+	return nil
+}
+
+// buildGroups makes the groups of cfg around existing or new targets.
+func (b *Balancer) buildGroups(cfg Config) (map[string]*group, map[targetKey]*target) {
+	groups := make(map[string]*group, len(cfg.TargetGroups))
+	live := map[targetKey]*target{}
+	for _, gs := range cfg.TargetGroups {
+		g := &group{
+			name:            gs.Name,
+			spec:            gs,
+			byID:            map[uint64]*target{},
+			sel:             newSelector(gs.Algorithm),
+			slowStart:       int64(gs.SlowStart()),
+			responseTimeout: gs.ResponseTimeout(),
+			failOpenCounter: b.metrics.failOpen.WithLabelValues(gs.Name),
+			retryCounter:    b.metrics.retries.WithLabelValues(gs.Name),
+			stickyHits:      b.metrics.stickyHits.WithLabelValues(gs.Name),
+		}
+		name := gs.Name
+		g.draining = func() int { return b.drainingCount(name) }
+		if gs.Stickiness.Enabled {
+			g.stickiness.duration = gs.Stickiness.Duration()
+			if gs.Stickiness.Type == spec.StickinessAppCookie {
+				g.stickiness.kind = stickyApp
+				g.stickiness.cookieName = gs.Stickiness.CookieName
+			} else {
+				g.stickiness.kind = stickyLB
+			}
+		}
+		add := func(tg spec.Target, source string) {
+			k := targetKey{gs.Name, tg.Address}
+			if _, dup := live[k]; dup {
+				return
+			}
+			t := b.targets[k]
+			if t == nil || t.draining.Load() {
+				t = newTarget(gs.Name, tg.Address, b.tune, b.metrics)
+			}
+			t.source = source
+			t.connectTimeout.Store(int64(gs.ConnectTimeout()))
+			live[k] = t
+			g.targets = append(g.targets, t)
+			g.weights = append(g.weights, max(tg.Weight, 1))
+			g.byID[t.id] = t
+		}
+		for _, tg := range gs.Targets {
+			add(tg, "static")
+		}
+		for _, tg := range cfg.Registered[gs.Name] {
+			add(tg, "registered")
+		}
+		g.outlier = b.outlierFor(gs)
+		statuses := make([]*health.Status, len(g.targets))
+		for i, t := range g.targets {
+			statuses[i] = &t.status
+		}
+		g.outlier.SetTargets(statuses)
+		groups[gs.Name] = g
+	}
+	return groups, live
+}
+
+// outlierFor keeps a group's outlier detector across reloads while its
+// configuration is unchanged, so ejections and their count survive.
+func (b *Balancer) outlierFor(gs *spec.TargetGroup) *health.Outlier {
+	e, ok := b.outliers[gs.Name]
+	if ok && outlierEqual(e.cfg, gs.OutlierDetection) {
+		return e.o
+	}
+	o := health.NewOutlier(gs.OutlierDetection)
+	b.outliers[gs.Name] = outlierEntry{cfg: gs.OutlierDetection, o: o}
+	return o
+}
+
+func outlierEqual(a, c spec.OutlierDetection) bool {
+	return ptrEq(a.Enabled, c.Enabled) && ptrEq(a.MaxEjectionPercent, c.MaxEjectionPercent) &&
+		a.ConsecutiveFailures == c.ConsecutiveFailures && a.BaseEjectionSeconds == c.BaseEjectionSeconds
+}
+
+func ptrEq[T comparable](a, c *T) bool {
+	if a == nil || c == nil {
+		return a == c
+	}
+	return *a == *c
+}
+
+// buildListener compiles a listener's rules and resolves its groups.
+func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*listenerState, error) {
+	if l.Protocol != "" && l.Protocol != spec.ProtocolHTTP {
+		return nil, fmt.Errorf("balancer: listener %s: protocol %s is not supported yet", l.Name, l.Protocol)
+	}
+	table, err := rules.Compile(l)
+	if err != nil {
+		return nil, fmt.Errorf("balancer: listener %s: %w", l.Name, err)
+	}
+	st := &listenerState{
+		spec:         l,
+		table:        table,
+		scheme:       []byte("http"),
+		portText:     []byte(strconv.Itoa(l.Port)),
+		maxURI:       l.Limits.MaxURIBytes,
+		maxBody:      l.Limits.MaxRequestBodyBytes,
+		idleTimeout:  l.IdleTimeout(),
+		requests:     b.metrics.requests.WithLabelValues(l.Name),
+		clientClosed: b.metrics.clientClosed.WithLabelValues(l.Name),
+	}
+	if st.maxURI <= 0 {
+		st.maxURI = 16384
+	}
+	for _, a := range table.Actions() {
+		if a.Kind != rules.ActionForward {
+			st.forwards = append(st.forwards, nil)
+			continue
+		}
+		p := &forwardPlan{fwd: a.Forward}
+		for _, wg := range a.Forward.Groups {
+			g := groups[wg.Name]
+			if g == nil {
+				return nil, fmt.Errorf("balancer: listener %s: target group %q does not exist", l.Name, wg.Name)
+			}
+			p.groups = append(p.groups, g)
+			p.groupIDs = append(p.groupIDs, targetID("\x00group", wg.Name))
+		}
+		st.forwards = append(st.forwards, p)
+	}
+	return st, nil
+}
+
+// bindNew opens sockets for listeners that are new or moved. On any failure
+// it closes what it opened and reports the first error.
+func (b *Balancer) bindNew(ls []*spec.Listener) (map[string]net.Listener, error) {
+	opened := map[string]net.Listener{}
+	for _, l := range ls {
+		if cur := b.listeners[l.Name]; cur != nil && !moved(cur, l) {
+			continue
+		}
+		ln, err := net.Listen("tcp", bindAddr(l))
+		if err != nil {
+			for _, o := range opened {
+				_ = o.Close()
+			}
+			return nil, fmt.Errorf("balancer: listener %s: %w", l.Name, err)
+		}
+		opened[l.Name] = ln
+	}
+	return opened, nil
+}
+
+// moved reports whether l must be bound anew: its address or port differ
+// from what cur is bound to. Port 0 keeps the port cur already has.
+func moved(cur *httpListener, l *spec.Listener) bool {
+	if cur.state.Load().spec.Address != l.Address {
+		return true
+	}
+	tcp, ok := cur.port.ln.Addr().(*net.TCPAddr)
+	return ok && l.Port != 0 && l.Port != tcp.Port
+}
+
+// swapListeners installs new states, starts new or moved listeners and stops
+// removed ones.
+func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listenerState, opened map[string]net.Listener) {
+	keep := map[string]bool{}
+	for _, l := range ls {
+		keep[l.Name] = true
+		st := states[l.Name]
+		s := settingsOf(l)
+		cur := b.listeners[l.Name]
+		if ln, moved := opened[l.Name]; moved {
+			if cur != nil {
+				go cur.stop()
+			}
+			if l.Port == 0 {
+				st.portText = []byte(strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+			}
+			hl := &httpListener{b: b, name: l.Name, port: newPortListener(ln, l.Name, b.metrics)}
+			hl.port.maxConns.Store(int64(l.Limits.MaxConnections))
+			hl.state.Store(st)
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); hl.port.acceptLoop() }()
+			hl.start(s)
+			b.listeners[l.Name] = hl
+			b.log.Info("listener started", "listener", l.Name, "addr", ln.Addr().String())
+			continue
+		}
+		if l.Port == 0 {
+			st.portText = cur.state.Load().portText
+		}
+		cur.port.maxConns.Store(int64(l.Limits.MaxConnections))
+		cur.state.Store(st)
+		if cur.settings != s {
+			cur.start(s)
+		}
+	}
+	for name, cur := range b.listeners {
+		if !keep[name] {
+			delete(b.listeners, name)
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); cur.stop() }()
+			b.log.Info("listener removed", "listener", name)
+		}
+	}
+}
+
+// Addr returns the bound address of a listener, for tests and status.
+func (b *Balancer) Addr(listener string) (net.Addr, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.listeners[listener]
+	if l == nil {
+		return nil, false
+	}
+	return l.port.ln.Addr(), true
+}
+
+// startDrain moves a deregistered target to draining: it takes no new
+// requests and is dropped once idle or after the group's deregistration delay.
+func (b *Balancer) startDrain(t *target, groupName string, delay time.Duration, now int64) {
+	if t.draining.Swap(true) {
+		return
+	}
+	t.status.SetDraining()
+	t.drainDeadline.Store(now + int64(delay))
+	b.draining[t] = groupName
+	b.log.Info("target draining", "target_group", groupName, "target", t.addr, "in_flight", t.inflight.Load(), "delay", delay)
+}
+
+// drainDelay is a group's deregistration delay: from the new configuration
+// if the group stays, else from the one being replaced.
+func (b *Balancer) drainDelay(name string, next map[string]*group) time.Duration {
+	gs := (*spec.TargetGroup)(nil)
+	if g := next[name]; g != nil {
+		gs = g.spec
+	} else {
+		for _, g := range *b.groups.Load() {
+			if g.name == name {
+				gs = g.spec
+			}
+		}
+	}
+	if gs == nil {
+		return 300 * time.Second
+	}
+	return gs.DeregistrationDelay()
+}
+
+func (b *Balancer) drainingCount(groupName string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, gname := range b.draining {
+		if gname == groupName {
+			n++
+		}
+	}
+	return n
+}
+
+// reapDrained drops draining targets that are idle or out of time.
+func (b *Balancer) reapDrained() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := nowNanos()
+	for t, gname := range b.draining {
+		if t.inflight.Load() <= 0 || now >= t.drainDeadline.Load() {
+			delete(b.draining, t)
+			t.close()
+			b.log.Info("target drained", "target_group", gname, "target", t.addr, "in_flight", t.inflight.Load())
+		}
+	}
+}
+
+// Run serves until ctx ends, then shuts every listener down gracefully and
+// waits for all its goroutines.
+func (b *Balancer) Run(ctx context.Context) error {
+	tick := time.NewTicker(b.drainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b.reapDrained()
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	b.mu.Lock()
+	b.closed = true
+	ls := b.listeners
+	b.listeners = map[string]*httpListener{}
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.stop() }()
+	}
+	wg.Wait()
+	b.wg.Wait()
+	b.mu.Lock()
+	for _, t := range b.targets {
+		t.close()
+	}
+	for t := range b.draining {
+		t.close()
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// TargetHealth reports a group's targets (draining ones included) as the API
+// shows them; false if the group is unknown.
+func (b *Balancer) TargetHealth(groupName string) ([]spec.TargetHealth, bool) {
+	var g *group
+	for _, c := range *b.groups.Load() {
+		if c.name == groupName {
+			g = c
+			break
+		}
+	}
+	if g == nil {
+		return nil, false
+	}
+	now := nowNanos()
+	out := make([]spec.TargetHealth, 0, len(g.targets))
+	for i, t := range g.targets {
+		th := spec.TargetHealth{Address: t.addr, Weight: g.weights[i], Source: t.source}
+		t.status.Fill(&th, now)
+		th.InFlight = t.inflight.Load()
+		out = append(out, th)
+	}
+	b.mu.Lock()
+	for t, gname := range b.draining {
+		if gname == groupName {
+			th := spec.TargetHealth{Address: t.addr, Source: t.source}
+			t.status.Fill(&th, now)
+			th.InFlight = t.inflight.Load()
+			out = append(out, th)
+		}
+	}
+	b.mu.Unlock()
+	return out, true
+}
+
+// HealthChanged is the health checker's OnChange hook: a target that becomes
+// healthy starts its slow-start ramp.
+func (b *Balancer) HealthChanged(groupName, addr string, from, to health.State) {
+	if to != health.StateHealthy {
+		return
+	}
+	for _, g := range *b.groups.Load() {
+		if g.name != groupName || g.slowStart == 0 {
+			continue
+		}
+		for _, t := range g.targets {
+			if t.addr == addr {
+				t.availableSince.Store(nowNanos())
+			}
+		}
+	}
+}
+
+func healthGroups(gs []*group) []health.Group {
+	out := make([]health.Group, 0, len(gs))
+	for _, g := range gs {
+		hg := health.Group{Name: g.name, Protocol: g.spec.Protocol, Check: g.spec.HealthCheck}
+		for _, t := range g.targets {
+			hg.Targets = append(hg.Targets, health.Target{Address: t.addr, Status: &t.status})
+		}
+		out = append(out, hg)
+	}
+	return out
+}
+
+func nowNanos() int64 { return time.Now().UnixNano() }
+
+func cmpString(a, c string) int {
+	switch {
+	case a < c:
+		return -1
+	case a > c:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,16 @@
+// Package balancer is Gantry's data plane: it runs the listeners, routes each
+// request through the listener's compiled rules, picks a target of the chosen
+// group (round robin, least outstanding requests or weighted random, with slow
+// start and cookie stickiness), and proxies the request over pooled upstream
+// connections with bodies streamed both ways.
+//
+// Configuration arrives as a Config and is compiled into immutable per-listener
+// route tables that are swapped atomically; each request loads its table once.
+// Per-target state (in-flight count, health, passive ejection, connection pool)
+// lives on long-lived target objects carried from one table to the next, so a
+// reload neither resets health nor drops keep-alive connections, and a health
+// flap never rebuilds a table.
+//
+// The package must never import the control plane (store, apiserver, scheduler,
+// agent): configuration comes in as spec values.
+package balancer

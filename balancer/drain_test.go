@@ -1,0 +1,121 @@
+package balancer
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// blockingBackend answers /slow only once release is called, telling
+// entered when such a request arrives; other paths answer at once with its
+// name. release is idempotent and also runs at cleanup, before the backend
+// shuts down.
+func blockingBackend(t *testing.T, name string) (b *testBackend, entered chan struct{}, release func()) {
+	t.Helper()
+	entered = make(chan struct{}, 16)
+	gate := make(chan struct{})
+	b = startBackend(t, name, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			entered <- struct{}{}
+			<-gate
+		}
+		ctx.SetBodyString(name)
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return b, entered, release
+}
+
+func drainDoc(delay string, targets ...string) string {
+	return strings.Replace(groupDoc("", targets...), "healthCheck:", "deregistrationDelaySeconds: "+delay+"\nhealthCheck:", 1)
+}
+
+// slowGet sends GET /slow on its own client and reports the outcome.
+type result struct {
+	code int
+	body string
+	err  error
+}
+
+func slowGet(h *lbHarness) chan result {
+	out := make(chan result, 1)
+	c := &fasthttp.HostClient{Addr: h.client.Addr, MaxIdemponentCallAttempts: 1, ReadTimeout: 10 * time.Second}
+	go func() {
+		defer c.CloseIdleConnections()
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + h.client.Addr + "/slow")
+		err := c.Do(req, resp)
+		out <- result{resp.StatusCode(), string(resp.Body()), err}
+	}()
+	return out
+}
+
+func TestDrainFinishesInFlightAndEndsEarly(t *testing.T) {
+	old, entered, release := blockingBackend(t, "old")
+	fresh := startBackend(t, "fresh", nil)
+	h := startLB(t, drainDoc("30", old.addr))
+
+	inflight := slowGet(h)
+	<-entered // the request is at the old target
+	h.update(drainDoc("30", fresh.addr))
+
+	if st, n := stateOf(h, "web", old.addr); st != "draining" || n != 1 {
+		t.Errorf("deregistered target: state %q in flight %d, want draining with 1", st, n)
+	}
+	before := old.hits.Load()
+	for i := 0; i < 10; i++ {
+		code, body, resp := h.get("/")
+		fasthttp.ReleaseResponse(resp)
+		if code != 200 || body != "fresh" {
+			t.Fatalf("new request %d during drain = %d %q, want 200 from fresh", i, code, body)
+		}
+	}
+	if got := old.hits.Load(); got != before {
+		t.Errorf("draining target got %d new requests, want 0", got-before)
+	}
+
+	release()
+	start := time.Now()
+	r := <-inflight
+	if r.err != nil || r.code != 200 || r.body != "old" {
+		t.Errorf("in-flight request = %d %q (%v), want 200 \"old\"", r.code, r.body, r.err)
+	}
+	// deregistrationDelaySeconds is 30: the drain must end long before.
+	waitFor(t, 3*time.Second, "the drained target to leave TargetHealth", func() bool {
+		st, _ := stateOf(h, "web", old.addr)
+		return st == ""
+	})
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("drain ended %v after the last request, want at once", el)
+	}
+}
+
+func TestDrainBoundedByDelay(t *testing.T) {
+	hang, entered, release := blockingBackend(t, "hang")
+	fresh := startBackend(t, "fresh", nil)
+	h := startLB(t, drainDoc("1", hang.addr))
+
+	inflight := slowGet(h)
+	<-entered
+	start := time.Now()
+	h.update(drainDoc("1", fresh.addr))
+	if st, _ := stateOf(h, "web", hang.addr); st != "draining" {
+		t.Fatalf("deregistered target state %q, want draining", st)
+	}
+	waitFor(t, 5*time.Second, "the drain to give up after deregistrationDelaySeconds", func() bool {
+		st, _ := stateOf(h, "web", hang.addr)
+		return st == ""
+	})
+	if el := time.Since(start); el < 900*time.Millisecond || el > 3*time.Second {
+		t.Errorf("drain of a hanging request ended after %v, want about 1s", el)
+	}
+	release()
+	<-inflight // whatever its fate, the client gets an answer or an error
+}

@@ -1,0 +1,361 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/balancer/desync"
+	"github.com/gantrylb/gantry/rules"
+	"github.com/gantrylb/gantry/spec"
+)
+
+// listenerState is one listener's compiled configuration: what a request
+// loads once and reads without locks.
+type listenerState struct {
+	spec     *spec.Listener
+	table    *rules.Table
+	forwards []*forwardPlan // by rules.Action.ID; nil for non-forward actions
+
+	scheme      []byte // "http" or "https"
+	portText    []byte
+	maxURI      int
+	maxBody     int64
+	idleTimeout time.Duration
+
+	requests     prometheus.Counter
+	clientClosed prometheus.Counter
+}
+
+// forwardPlan is a forward action with its groups resolved.
+type forwardPlan struct {
+	fwd      *rules.Forward
+	groups   []*group // parallel to fwd.Groups
+	groupIDs []uint64 // cookie ids of the groups, parallel to fwd.Groups
+}
+
+// serverSettings are the listener fields a running fasthttp.Server cannot
+// change; a change to them hands the socket over to a new server.
+type serverSettings struct {
+	headerBytes   int
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+}
+
+func settingsOf(l *spec.Listener) serverSettings {
+	return serverSettings{
+		headerBytes:   l.Limits.Effective().MaxRequestHeaderBytes,
+		headerTimeout: l.Limits.RequestHeaderTimeout(),
+		idleTimeout:   l.IdleTimeout(),
+	}
+}
+
+// bindAddr is the host:port a listener binds.
+func bindAddr(l *spec.Listener) string {
+	return net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
+}
+
+// httpListener serves one HTTP listener. Its socket (port) outlives servers:
+// when settings change, a new server takes over the socket and the old one
+// finishes its connections, so a reload never refuses a connection.
+type httpListener struct {
+	b     *Balancer
+	name  string
+	port  *portListener
+	state atomic.Pointer[listenerState]
+
+	mu       sync.Mutex
+	srv      *fasthttp.Server
+	retired  *atomic.Bool // set when srv is being replaced
+	view     *listenerView
+	settings serverSettings
+}
+
+// newServer makes a server for settings s. Once retired is set, each request
+// it answers closes its connection, so keep-alive clients move to the new
+// server one by one instead of having idle connections cut under them.
+func (l *httpListener) newServer(s serverSettings, retired *atomic.Bool) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			l.handle(ctx)
+			if retired.Load() {
+				ctx.SetConnectionClose()
+			}
+		},
+		ErrorHandler:                 l.errorHandler,
+		HeaderReceived:               l.headerReceived,
+		Name:                         "",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		ReadBufferSize:               s.headerBytes,
+		ReadTimeout:                  s.headerTimeout,
+		IdleTimeout:                  s.idleTimeout,
+		MaxRequestBodySize:           math.MaxInt,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReduceMemoryUsage:            true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		Concurrency:                  1 << 20,
+		Logger:                       fasthttpLogger{l.b.log.With("listener", l.name)},
+	}
+}
+
+// start serves on a new view of the port with settings s, replacing any
+// running server, which is shut down in the background.
+func (l *httpListener) start(s serverSettings) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old, oldView, oldRetired, oldIdle := l.srv, l.view, l.retired, l.settings.idleTimeout
+	retired := new(atomic.Bool)
+	srv := l.newServer(s, retired)
+	view := l.port.newView()
+	l.srv, l.view, l.settings, l.retired = srv, view, s, retired
+	l.b.wg.Add(1)
+	go func() {
+		defer l.b.wg.Done()
+		if err := srv.Serve(view); err != nil && !errors.Is(err, net.ErrClosed) {
+			l.b.log.Error("listener stopped", "listener", l.name, "err", err)
+		}
+	}()
+	if old != nil {
+		l.b.wg.Add(1)
+		go func() {
+			defer l.b.wg.Done()
+			oldView.Close()
+			oldRetired.Store(true)
+			l.retire(old, oldIdle)
+		}()
+	}
+}
+
+// retire waits for a replaced server's connections to end (each closes after
+// its next request, or at the old idle timeout), bounded by the shutdown
+// timeout or the listener stopping, then shuts the server down.
+func (l *httpListener) retire(srv *fasthttp.Server, idle time.Duration) {
+	deadline := time.Now().Add(min(idle+time.Second, l.b.shutdownTimeout))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for srv.GetOpenConnectionsCount() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-tick.C:
+		case <-l.port.done:
+			deadline = time.Time{}
+		}
+	}
+	l.shutdownServer(srv)
+}
+
+func (l *httpListener) shutdownServer(srv *fasthttp.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.b.shutdownTimeout)
+	defer cancel()
+	if err := srv.ShutdownWithContext(ctx); err != nil {
+		l.b.log.Warn("listener shutdown incomplete", "listener", l.name, "err", err)
+	}
+}
+
+// stop shuts the listener down gracefully: the socket closes at once, so new
+// connections are refused, and in-flight requests finish (up to the shutdown
+// timeout).
+func (l *httpListener) stop() {
+	l.mu.Lock()
+	srv, view := l.srv, l.view
+	l.srv, l.view = nil, nil
+	l.mu.Unlock()
+	if view != nil {
+		view.Close()
+	}
+	l.port.Close()
+	if srv != nil {
+		l.shutdownServer(srv)
+	}
+}
+
+// headerReceived applies the body limit of the current configuration.
+func (l *httpListener) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	ls := l.state.Load()
+	rc := fasthttp.RequestConfig{ReadTimeout: ls.idleTimeout}
+	if ls.maxBody > 0 {
+		rc.MaxRequestBodySize = int(ls.maxBody)
+	}
+	return rc
+}
+
+// errorHandler answers requests fasthttp could not parse, with ALB's codes.
+func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var code int
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, desync.ErrBareLF):
+		code = fasthttp.StatusBadRequest
+	case errors.As(err, &small):
+		code = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code = fasthttp.StatusRequestEntityTooLarge
+	case isTimeout(err):
+		code = fasthttp.StatusRequestTimeout
+	default:
+		code = fasthttp.StatusBadRequest
+	}
+	ctx.SetStatusCode(code)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyString(statusText(code))
+	l.b.metrics.elbCode(l.name, code)
+}
+
+// portListener owns one bound socket. A single accept loop enforces the
+// connection limit, counts connections and bytes, and hands connections to
+// whichever server view is accepting.
+type portListener struct {
+	ln       net.Listener
+	conns    chan net.Conn
+	done     chan struct{}
+	once     sync.Once
+	maxConns atomic.Int64
+	active   atomic.Int64
+
+	onBareLF    func()
+	activeGauge prometheus.Gauge
+	newConns    prometheus.Counter
+	rejected    prometheus.Counter
+	bytes       prometheus.Counter
+}
+
+func newPortListener(ln net.Listener, name string, m *metrics) *portListener {
+	return &portListener{
+		ln:          ln,
+		conns:       make(chan net.Conn),
+		done:        make(chan struct{}),
+		onBareLF:    m.desync.WithLabelValues(desync.Severe.String()).Inc,
+		activeGauge: m.activeConns.WithLabelValues(name),
+		newConns:    m.newConns.WithLabelValues(name),
+		rejected:    m.rejectedConns.WithLabelValues(name),
+		bytes:       m.processedBytes.WithLabelValues(name),
+	}
+}
+
+func (p *portListener) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(backoff):
+					continue
+				case <-p.done:
+					return
+				}
+			}
+			return
+		}
+		backoff = 0
+		if max := p.maxConns.Load(); max > 0 && p.active.Load() >= max {
+			p.rejected.Inc()
+			_ = c.Close()
+			continue
+		}
+		p.active.Add(1)
+		p.activeGauge.Inc()
+		p.newConns.Inc()
+		// The desync scan rejects bare-LF request heads at once (fasthttp
+		// would wait for its read timeout); it counts them as severe.
+		cc := desync.WrapConn(&countingConn{Conn: c, p: p}, p.onBareLF)
+		select {
+		case p.conns <- cc:
+		case <-p.done:
+			_ = cc.Close()
+			return
+		}
+	}
+}
+
+// Close stops accepting and closes the socket.
+func (p *portListener) Close() {
+	p.once.Do(func() {
+		close(p.done)
+		_ = p.ln.Close()
+	})
+}
+
+func (p *portListener) newView() *listenerView {
+	return &listenerView{p: p, closed: make(chan struct{})}
+}
+
+// listenerView is what one fasthttp.Server sees of a portListener; closing
+// the view stops that server accepting without closing the socket.
+type listenerView struct {
+	p      *portListener
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (v *listenerView) Accept() (net.Conn, error) {
+	select {
+	case c := <-v.p.conns:
+		return c, nil
+	case <-v.closed:
+		return nil, net.ErrClosed
+	case <-v.p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (v *listenerView) Close() error {
+	v.once.Do(func() { close(v.closed) })
+	return nil
+}
+
+func (v *listenerView) Addr() net.Addr { return v.p.ln.Addr() }
+
+// countingConn counts a client connection's bytes and its end.
+type countingConn struct {
+	net.Conn
+	p      *portListener
+	closed atomic.Bool
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.p.bytes.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.p.bytes.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countingConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.p.active.Add(-1)
+		c.p.activeGauge.Dec()
+	}
+	return c.Conn.Close()
+}
+
+// fasthttpLogger routes fasthttp's own messages to slog at debug level: they
+// are per-connection noise (client resets) that metrics already count.
+type fasthttpLogger struct {
+	log interface{ Debug(string, ...any) }
+}
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,415 @@
+package balancer
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/accesslog"
+	"github.com/gantrylb/gantry/balancer/desync"
+	"github.com/gantrylb/gantry/rules"
+)
+
+// reqState is the per-request scratch space, pooled so that a proxied
+// request allocates nothing in steady state.
+type reqState struct {
+	view    reqView
+	scratch []byte
+	start   time.Time
+	now     int64
+
+	ls           *listenerState
+	action       *rules.Action
+	group        *group
+	target       *target
+	retries      int
+	stickyHit    bool
+	elbStatus    int
+	targetStatus int
+	errReason    string
+	class        desync.Result
+	targetStart  time.Time
+	targetDur    time.Duration
+	reqID        []byte
+	entry        accesslog.Entry
+
+	// pinGroup is set when a weighted forward with group stickiness drew a
+	// group: its GANTRYLBTG cookie is added to the target's response.
+	pinGroup    bool
+	pinGroupID  uint64
+	pinGroupDur time.Duration
+}
+
+var reqStatePool = sync.Pool{New: func() any { return &reqState{scratch: make([]byte, 0, 512)} }}
+
+func (rs *reqState) reset() {
+	rs.ls, rs.action, rs.group, rs.target = nil, nil, nil, nil
+	rs.retries, rs.stickyHit, rs.elbStatus, rs.targetStatus = 0, false, 0, 0
+	rs.errReason, rs.class, rs.targetDur = "", desync.Result{}, 0
+	rs.reqID = rs.reqID[:0]
+	rs.pinGroup, rs.pinGroupID, rs.pinGroupDur = false, 0, 0
+	rs.scratch = rs.scratch[:0]
+}
+
+var http11 = []byte("HTTP/1.1")
+
+// handle is the fasthttp handler of every HTTP listener.
+func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
+	ls := l.state.Load()
+	rs := reqStatePool.Get().(*reqState)
+	rs.reset()
+	rs.ls = ls
+	rs.start = time.Now()
+	rs.now = rs.start.UnixNano()
+	defer l.finish(ctx, rs)
+	ls.requests.Inc()
+	if f := l.b.onRequest.Load(); f != nil {
+		(*f)(ctx)
+	}
+
+	h := &ctx.Request.Header
+	rs.class = desync.Classify(h)
+	if rs.class.Class >= desync.Ambiguous {
+		l.b.metrics.desync.WithLabelValues(rs.class.Class.String()).Inc()
+		if rs.class.Class == desync.Severe {
+			l.reply(ctx, rs, fasthttp.StatusBadRequest, "DesyncSevere")
+			ctx.SetConnectionClose()
+			return
+		}
+		// Ambiguous: forward a sanitised request, then close both sides.
+		desync.Sanitize(h)
+		ctx.SetConnectionClose()
+		h.SetConnectionClose()
+	}
+	if len(h.RequestURI()) > ls.maxURI {
+		l.reply(ctx, rs, fasthttp.StatusRequestURITooLong, "RequestURITooLong")
+		return
+	}
+	if len(h.Host()) == 0 {
+		if h.IsHTTP11() {
+			l.reply(ctx, rs, fasthttp.StatusBadRequest, "MissingHost")
+			return
+		}
+		// HTTP/1.0 may omit Host; targets get the address the client reached.
+		h.Set(fasthttp.HeaderHost, ctx.LocalAddr().String())
+	}
+	if ls.maxBody > 0 && int64(h.ContentLength()) > ls.maxBody {
+		// fasthttp does not enforce the limit on streamed bodies; the body
+		// is left unread, so the connection cannot be reused.
+		l.reply(ctx, rs, fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge")
+		ctx.SetConnectionClose()
+		return
+	}
+	xff := h.PeekAll(fasthttp.HeaderXForwardedFor)
+	if countXFF(xff) > maxXFFAddresses {
+		l.reply(ctx, rs, 463, "TooManyForwardedAddresses")
+		return
+	}
+
+	src := clientAddr(ctx)
+	rs.view.reset(ctx, src)
+	act := ls.table.Match(&rs.view)
+	rs.action = act
+	switch act.Kind {
+	case rules.ActionFixed:
+		f := act.Fixed
+		ctx.SetStatusCode(f.StatusCode)
+		if len(f.ContentType) > 0 {
+			ctx.Response.Header.SetContentTypeBytes(f.ContentType)
+		}
+		ctx.Response.SetBody(f.Body)
+		rs.elbStatus = f.StatusCode
+		return
+	case rules.ActionRedirect:
+		l.redirect(ctx, rs, act.Redirect)
+		return
+	}
+	l.forward(ctx, rs, src, xff)
+}
+
+func (l *httpListener) redirect(ctx *fasthttp.RequestCtx, rs *reqState, r *rules.Redirect) {
+	uri := ctx.Request.URI()
+	rs.scratch = r.AppendLocation(rs.scratch[:0], rs.ls.scheme, rs.view.host, rs.ls.portText,
+		rs.view.path, uri.QueryString())
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, rs.scratch)
+	ctx.SetStatusCode(r.StatusCode())
+	rs.elbStatus = r.StatusCode()
+}
+
+// forward proxies the request to a target of the action's group(s).
+func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip.Addr, xff [][]byte) {
+	plan := rs.ls.forwards[rs.action.ID]
+	g := l.chooseGroup(ctx, rs, plan)
+	rs.group = g
+	t := l.stickyTarget(ctx, rs, g)
+	if t == nil {
+		t = g.pick(nil, rs.now)
+	}
+	if t == nil {
+		l.reply(ctx, rs, fasthttp.StatusServiceUnavailable, "NoRegisteredTargets")
+		return
+	}
+
+	h := &ctx.Request.Header
+	clientClose := h.ConnectionClose()
+	h.ResetConnectionClose() // the client's wish, not the target's
+	stripRequestHopByHop(h)
+	h.Del(fasthttp.HeaderExpect) // answered by us already
+	l.setForwarded(ctx, rs, src, xff)
+	ctx.Request.UseHostHeader = true
+	rewindable := !ctx.Request.IsBodyStream()
+
+	for {
+		rs.target = t
+		kind, retry := l.send(ctx, rs, g, t, rewindable)
+		if kind == errNone {
+			break
+		}
+		if kind.targetsFault() {
+			g.outlier.Observe(&t.status, false, rs.now)
+			t.passiveFail.Inc()
+		}
+		if kind == errConnect || kind == errResetBeforeResponse {
+			t.connErrors.Inc()
+		}
+		if kind == errClientBody {
+			rs.ls.clientClosed.Inc()
+		}
+		if retry && rs.retries == 0 {
+			if next := g.pick(t, rs.now); next != nil {
+				rs.retries++
+				g.retryCounter.Inc()
+				ctx.Response.Reset()
+				t = next
+				continue
+			}
+		}
+		code, reason := statusFor(kind)
+		ctx.Response.Reset()
+		l.reply(ctx, rs, code, reason)
+		if clientClose || !rewindable {
+			// A streamed body may be left half read: the connection's
+			// framing is lost.
+			ctx.SetConnectionClose()
+		}
+		return
+	}
+
+	resp := &ctx.Response
+	rs.targetStatus = resp.StatusCode()
+	ok := rs.targetStatus < 500
+	g.outlier.Observe(&t.status, ok, rs.now)
+	if !ok {
+		t.passiveFail.Inc()
+	}
+	if c := rs.targetStatus / 100; c >= 1 && c <= 5 {
+		t.codeClass[c].Inc()
+	}
+	stripResponseHopByHop(&resp.Header)
+	resp.Header.ResetConnectionClose()
+	if !bytes.Equal(resp.Header.Protocol(), http11) {
+		// The client gets our framing (chunked for a close-delimited body),
+		// which an HTTP/1.0 status line would contradict.
+		resp.Header.SetProtocol(http11)
+	}
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+	l.setStickyCookies(ctx, rs, g, t)
+}
+
+// send makes one attempt at t. The in-flight count covers the response body:
+// a streamed body ends it when the stream closes.
+func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t *target, rewindable bool) (errorKind, bool) {
+	t.inflight.Add(1)
+	t.requests.Inc()
+	rs.targetStart = time.Now()
+	kind, retry := t.up.roundTrip(&ctx.Request, &ctx.Response, roundTripOpts{
+		timeout:    g.responseTimeout,
+		rewindable: rewindable,
+		maxBody:    rs.ls.maxBody,
+		done:       t,
+		idle:       rs.ls.idleTimeout,
+	})
+	rs.targetDur = time.Since(rs.targetStart)
+	if kind != errNone {
+		t.inflight.Add(-1)
+		return kind, retry
+	}
+	t.respTime.Observe(rs.targetDur.Seconds())
+	return errNone, false
+}
+
+// bodyDone ends a request's in-flight count on its target.
+func (t *target) bodyDone() { t.inflight.Add(-1) }
+
+// chooseGroup picks the group of a forward: the only one, the one a valid
+// GANTRYLBTG cookie names, or one drawn by weight.
+func (l *httpListener) chooseGroup(ctx *fasthttp.RequestCtx, rs *reqState, p *forwardPlan) *group {
+	if len(p.groups) == 1 {
+		return p.groups[0]
+	}
+	if p.fwd.Stickiness {
+		if v := ctx.Request.Header.Cookie(cookieGroup); len(v) > 0 {
+			if id, ok := l.b.cookies.verify(kindGroup, v, uint32(rs.now/1e9)); ok {
+				for i, g := range p.groups {
+					if p.groupIDs[i] == id && p.fwd.Groups[i].Weight > 0 {
+						return g
+					}
+				}
+			}
+		}
+	}
+	wg := p.fwd.Pick(rand.IntN(p.fwd.TotalWeight))
+	for i := range p.fwd.Groups {
+		if &p.fwd.Groups[i] == wg {
+			if p.fwd.Stickiness {
+				// Set with the response: reading the target's answer would
+				// reset a cookie set now.
+				rs.pinGroup, rs.pinGroupID, rs.pinGroupDur = true, p.groupIDs[i], p.fwd.StickinessDuration
+			}
+			return p.groups[i]
+		}
+	}
+	return p.groups[0]
+}
+
+// stickyTarget returns the target a valid stickiness cookie pins, if it may
+// still take requests; otherwise nil (the caller re-pins silently).
+func (l *httpListener) stickyTarget(ctx *fasthttp.RequestCtx, rs *reqState, g *group) *target {
+	var name string
+	var kind byte
+	switch g.stickiness.kind {
+	case stickyLB:
+		name, kind = cookieLB, kindLB
+	case stickyApp:
+		name, kind = cookieApp, kindApp
+	default:
+		return nil
+	}
+	v := ctx.Request.Header.Cookie(name)
+	if len(v) == 0 {
+		return nil
+	}
+	id, ok := l.b.cookies.verify(kind, v, uint32(rs.now/1e9))
+	if !ok {
+		return nil
+	}
+	t := g.byID[id]
+	if t == nil || t.draining.Load() {
+		return nil
+	}
+	if !t.status.Available(rs.now) && g.anyUsable(rs.now) {
+		return nil // re-pin to a healthy target
+	}
+	rs.stickyHit = true
+	g.stickyHits.Inc()
+	return t
+}
+
+func (l *httpListener) setStickyCookies(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t *target) {
+	if rs.pinGroup {
+		l.setCookie(ctx, rs, cookieGroup, kindGroup, rs.pinGroupID, rs.pinGroupDur)
+	}
+	switch g.stickiness.kind {
+	case stickyLB:
+		l.setCookie(ctx, rs, cookieLB, kindLB, t.id, g.stickiness.duration)
+	case stickyApp:
+		if len(ctx.Response.Header.PeekCookie(g.stickiness.cookieName)) > 0 {
+			l.setCookie(ctx, rs, cookieApp, kindApp, t.id, g.stickiness.duration)
+		}
+	}
+}
+
+func (l *httpListener) setCookie(ctx *fasthttp.RequestCtx, rs *reqState, name string, kind byte, id uint64, d time.Duration) {
+	exp := rs.start.Add(d)
+	start := len(rs.scratch)
+	rs.scratch = l.b.cookies.appendValue(rs.scratch, kind, id, uint32(exp.Unix()))
+	c := fasthttp.AcquireCookie()
+	c.SetKey(name)
+	c.SetValueBytes(rs.scratch[start:])
+	c.SetPath("/")
+	c.SetExpire(exp)
+	ctx.Response.Header.SetCookie(c)
+	fasthttp.ReleaseCookie(c)
+	rs.scratch = rs.scratch[:start]
+}
+
+// setForwarded appends the client to X-Forwarded-For and sets
+// X-Forwarded-Proto, X-Forwarded-Port and X-Request-Id.
+func (l *httpListener) setForwarded(ctx *fasthttp.RequestCtx, rs *reqState, src netip.Addr, xff [][]byte) {
+	h := &ctx.Request.Header
+	buf := rs.scratch[:0]
+	for _, v := range xff {
+		if len(buf) > 0 {
+			buf = append(buf, ", "...)
+		}
+		buf = append(buf, v...)
+	}
+	if len(buf) > 0 {
+		buf = append(buf, ", "...)
+	}
+	buf = src.AppendTo(buf)
+	h.SetBytesV(fasthttp.HeaderXForwardedFor, buf)
+	h.SetBytesV(fasthttp.HeaderXForwardedProto, rs.ls.scheme)
+	h.SetBytesV("X-Forwarded-Port", rs.ls.portText)
+	if id := h.Peek(headerRequestID); validRequestID(id) {
+		rs.reqID = append(rs.reqID[:0], id...)
+	} else {
+		rs.reqID = l.b.ids.appendNext(rs.reqID[:0])
+		h.SetBytesV(headerRequestID, rs.reqID)
+	}
+	rs.scratch = buf[:0]
+}
+
+// reply answers with a status Gantry generated itself and counts it.
+func (l *httpListener) reply(ctx *fasthttp.RequestCtx, rs *reqState, code int, reason string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyString(statusText(code))
+	rs.elbStatus = code
+	rs.errReason = reason
+}
+
+// statusText is the body of a generated response.
+func statusText(code int) string {
+	switch code {
+	case 463:
+		return "463 Too Many X-Forwarded-For Addresses\n"
+	case 460:
+		return "460 Client Closed Request\n"
+	}
+	return fasthttp.StatusMessage(code) + "\n"
+}
+
+// finish runs after every request: panic recovery, metrics, access log.
+func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
+	if p := recover(); p != nil {
+		l.b.metrics.panics.Inc()
+		l.b.log.Error("recovered panic in request", "listener", l.name, "panic", p)
+		if rs.target != nil && rs.targetDur == 0 {
+			rs.target.inflight.Add(-1)
+		}
+		l.reply(ctx, rs, fasthttp.StatusBadGateway, "InternalError")
+		ctx.SetConnectionClose()
+	}
+	if rs.elbStatus != 0 {
+		l.b.metrics.elbCode(l.name, rs.elbStatus)
+	}
+	if l.b.access != nil {
+		l.logAccess(ctx, rs)
+	}
+	rs.view.ctx = nil
+	reqStatePool.Put(rs)
+}
+
+// clientAddr is the client's IP as a netip.Addr, unmapped from IPv4-in-IPv6.
+func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}

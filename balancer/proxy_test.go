@@ -1,0 +1,208 @@
+package balancer
+
+import (
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestProxyRoundRobinAndForwardedHeaders(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	b := startBackend(t, "b", nil)
+	h := startLB(t, groupDoc("", a.addr, b.addr))
+
+	seen := map[string]int{}
+	for i := 0; i < 10; i++ {
+		code, body, resp := h.get("/hello?x=1")
+		if code != 200 {
+			t.Fatalf("GET /hello = %d, want 200", code)
+		}
+		seen[body]++
+		if got := string(resp.Header.Peek("X-Seen-Xff")); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For at target = %q, want 127.0.0.1", got)
+		}
+		if got := string(resp.Header.Peek("X-Seen-Proto")); got != "http" {
+			t.Errorf("X-Forwarded-Proto = %q, want http", got)
+		}
+		if got := string(resp.Header.Peek("X-Seen-Port")); got == "" || got == "0" {
+			t.Errorf("X-Forwarded-Port = %q, want the listener port", got)
+		}
+		if got := resp.Header.Peek("X-Seen-Request-Id"); len(got) != 32 {
+			t.Errorf("X-Request-Id = %q, want 32 hex digits", got)
+		}
+		if got := string(resp.Header.Peek("X-Seen-Uri")); got != "/hello?x=1" {
+			t.Errorf("request URI at target = %q, want /hello?x=1", got)
+		}
+		fasthttp.ReleaseResponse(resp)
+	}
+	if seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("round robin spread = %v, want 5 each", seen)
+	}
+}
+
+func TestProxyKeepsClientHeaders(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	h := startLB(t, groupDoc("", a.addr))
+	resp := h.do("GET", "/", map[string]string{
+		"X-Forwarded-For": "10.1.1.1, 10.2.2.2",
+		"X-Request-Id":    "abc-123",
+		"Host":            "shop.example.com",
+	})
+	defer fasthttp.ReleaseResponse(resp)
+	if got := string(resp.Header.Peek("X-Seen-Xff")); got != "10.1.1.1, 10.2.2.2, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q, want the client's list with 127.0.0.1 appended", got)
+	}
+	if got := string(resp.Header.Peek("X-Seen-Request-Id")); got != "abc-123" {
+		t.Errorf("X-Request-Id = %q, want the client's abc-123", got)
+	}
+	if got := string(resp.Header.Peek("X-Seen-Host")); got != "shop.example.com" {
+		t.Errorf("Host at target = %q, want shop.example.com", got)
+	}
+}
+
+func TestHopByHopRemovedBothWays(t *testing.T) {
+	a := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Connection", "X-Secret")
+		ctx.Response.Header.Set("X-Secret", "1")
+		ctx.Response.Header.Set("Keep-Alive", "timeout=5")
+		ctx.SetBodyString("ok")
+	})
+	h := startLB(t, groupDoc("", a.addr))
+	resp := h.do("GET", "/", map[string]string{"Connection": "X-Hop", "X-Hop": "secret", "Keep-Alive": "300"})
+	defer fasthttp.ReleaseResponse(resp)
+	if v := resp.Header.Peek("X-Seen-Hop"); len(v) != 0 {
+		t.Errorf("target saw X-Hop = %q, want it removed (named in Connection)", v)
+	}
+	if v := resp.Header.Peek("X-Secret"); len(v) != 0 {
+		t.Errorf("client saw X-Secret = %q, want it removed (named in Connection)", v)
+	}
+	if v := resp.Header.Peek("Keep-Alive"); len(v) != 0 {
+		t.Errorf("client saw Keep-Alive = %q, want it removed", v)
+	}
+	if resp.ConnectionClose() {
+		t.Error("response asks the client to close; want keep-alive")
+	}
+}
+
+func TestFixedResponseRedirectAnd503(t *testing.T) {
+	h := startLB(t, `kind: Listener
+name: public
+port: 1
+rules:
+  - priority: 1
+    conditions: {pathPattern: ["/old/*"]}
+    action: {redirect: {path: "/new/#{path}", statusCode: HTTP_301}}
+  - priority: 2
+    conditions: {pathPattern: ["/empty"]}
+    action: {forward: {targetGroup: empty}}
+defaultAction: {fixedResponse: {statusCode: 404, contentType: text/plain, messageBody: "no route"}}
+---
+kind: TargetGroup
+name: empty
+`)
+	code, body, resp := h.get("/nothing")
+	if code != 404 || body != "no route" {
+		t.Errorf("GET /nothing = %d %q, want 404 \"no route\"", code, body)
+	}
+	fasthttp.ReleaseResponse(resp)
+
+	code, _, resp = h.get("/old/page?q=1")
+	loc := string(resp.Header.Peek("Location"))
+	fasthttp.ReleaseResponse(resp)
+	if code != 301 || !strings.Contains(loc, "/new/") || !strings.HasSuffix(loc, "?q=1") {
+		t.Errorf("GET /old/page = %d Location %q, want 301 to /new/...?q=1", code, loc)
+	}
+
+	code, _, resp = h.get("/empty")
+	fasthttp.ReleaseResponse(resp)
+	if code != 503 {
+		t.Errorf("GET /empty (no targets) = %d, want 503", code)
+	}
+	if got := h.metric("gantry_http_code_elb_total", map[string]string{"code": "503"}); got != 1 {
+		t.Errorf("gantry_http_code_elb_total{code=503} = %v, want 1", got)
+	}
+}
+
+func TestRetryOnDeadTarget(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	dead := startBackend(t, "dead", nil)
+	dead.kill()
+	h := startLB(t, groupDoc("", a.addr, dead.addr))
+	for i := 0; i < 20; i++ {
+		code, body, resp := h.get("/")
+		fasthttp.ReleaseResponse(resp)
+		if code != 200 || body != "a" {
+			t.Fatalf("request %d = %d %q, want 200 from a (dead target retried)", i, code, body)
+		}
+	}
+	if got := h.metric("gantry_retries_total", map[string]string{"target_group": "web"}); got < 1 {
+		t.Errorf("gantry_retries_total = %v, want >= 1", got)
+	}
+}
+
+func TestPostNotRetriedAfterSend(t *testing.T) {
+	// A target that reads the request and then closes without answering:
+	// the POST reached it, so it must not be sent again.
+	var posts atomic.Int64
+	hangUp := func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, _ := c.Read(buf); strings.Contains(string(buf[:n]), "payload") {
+			posts.Add(1)
+		}
+		_ = c.Close()
+	}
+	h := startLB(t, groupDoc("", startRawBackend(t, hangUp), startRawBackend(t, hangUp)))
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.SetMethod("POST")
+	req.SetRequestURI("http://" + h.client.Addr + "/")
+	req.SetBodyString("payload")
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := h.client.Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != 502 {
+		t.Errorf("POST to a target that hangs up = %d, want 502", resp.StatusCode())
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("targets saw the POST %d times, want exactly 1", n)
+	}
+}
+
+func TestStickyLBCookie(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	b := startBackend(t, "b", nil)
+	doc := strings.Replace(groupDoc("", a.addr, b.addr), "healthCheck:", "stickiness: {enabled: true}\nhealthCheck:", 1)
+	h := startLB(t, doc)
+	_, first, resp := h.get("/")
+	cookie := string(resp.Header.PeekCookie(cookieLB))
+	fasthttp.ReleaseResponse(resp)
+	if cookie == "" {
+		t.Fatal("no GANTRYLB cookie set")
+	}
+	var c fasthttp.Cookie
+	if err := c.Parse(cookie); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		resp := h.do("GET", "/", map[string]string{"Cookie": cookieLB + "=" + string(c.Value())})
+		if got := string(resp.Body()); got != first {
+			t.Errorf("sticky request %d went to %q, want %q", i, got, first)
+		}
+		fasthttp.ReleaseResponse(resp)
+	}
+	// A forged cookie is ignored (re-pinned), never an error.
+	forged := []byte(string(c.Value()))
+	forged[5] ^= 1
+	resp = h.do("GET", "/", map[string]string{"Cookie": cookieLB + "=" + string(forged)})
+	if resp.StatusCode() != 200 || len(resp.Header.PeekCookie(cookieLB)) == 0 {
+		t.Errorf("forged cookie: status %d, new cookie %q; want 200 and a fresh cookie", resp.StatusCode(), resp.Header.PeekCookie(cookieLB))
+	}
+	fasthttp.ReleaseResponse(resp)
+}

@@ -1,0 +1,105 @@
+package balancer
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"hash"
+	"sync"
+)
+
+// Cookie names, as ALB's AWSALB / AWSALBAPP / AWSALBTG.
+const (
+	cookieLB    = "GANTRYLB"
+	cookieApp   = "GANTRYLBAPP"
+	cookieGroup = "GANTRYLBTG"
+)
+
+// Cookie kinds are part of the signed message so a value minted for one
+// cookie is refused as another.
+const (
+	kindLB byte = iota + 1
+	kindApp
+	kindGroup
+)
+
+// A sticky value is base64url(id[8] | expiry[4] | mac[12]): the id of the
+// target (or group), the unix second it expires, and a truncated
+// HMAC-SHA256 over kind|id|expiry. A client can neither forge a target nor
+// extend a pin; anything that fails to verify is ignored and re-pinned.
+const (
+	stickyRawLen  = 8 + 4 + 12
+	stickyTextLen = 32 // base64.RawURLEncoding.EncodedLen(stickyRawLen)
+)
+
+// cookieCodec signs and verifies sticky values. Safe for concurrent use.
+type cookieCodec struct {
+	pool sync.Pool // *macState
+}
+
+type macState struct {
+	h   hash.Hash
+	buf [64]byte
+}
+
+func newCookieCodec(key []byte) *cookieCodec {
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			panic("balancer: no randomness for the cookie key: " + err.Error())
+		}
+	}
+	k := append([]byte(nil), key...)
+	c := &cookieCodec{}
+	c.pool.New = func() any { return &macState{h: hmac.New(sha256.New, k)} }
+	return c
+}
+
+// mac writes the 12-byte tag of (kind, raw[:12]) into raw[12:24].
+func (c *cookieCodec) mac(kind byte, raw []byte) {
+	st := c.pool.Get().(*macState)
+	st.h.Reset()
+	st.buf[0] = kind
+	copy(st.buf[1:13], raw[:12])
+	st.h.Write(st.buf[:13])
+	sum := st.h.Sum(st.buf[16:16])
+	copy(raw[12:24], sum[:12])
+	c.pool.Put(st)
+}
+
+// appendValue appends the cookie value for id expiring at unix second exp.
+func (c *cookieCodec) appendValue(dst []byte, kind byte, id uint64, exp uint32) []byte {
+	var raw [stickyRawLen]byte
+	binary.BigEndian.PutUint64(raw[0:8], id)
+	binary.BigEndian.PutUint32(raw[8:12], exp)
+	c.mac(kind, raw[:])
+	var text [stickyTextLen]byte
+	base64.RawURLEncoding.Encode(text[:], raw[:])
+	return append(dst, text[:]...)
+}
+
+// verify returns the id in value if it is authentic and not expired at unix
+// second now.
+func (c *cookieCodec) verify(kind byte, value []byte, now uint32) (uint64, bool) {
+	if len(value) != stickyTextLen {
+		return 0, false
+	}
+	var raw, want [stickyRawLen]byte
+	// Decode skips CR and LF: a value padded with them decodes short and
+	// must not pass as the canonical one.
+	if n, err := base64.RawURLEncoding.Decode(raw[:], value); err != nil || n != stickyRawLen {
+		return 0, false
+	}
+	copy(want[:12], raw[:12])
+	c.mac(kind, want[:])
+	if subtle.ConstantTimeCompare(raw[12:], want[12:]) != 1 {
+		return 0, false
+	}
+	if binary.BigEndian.Uint32(raw[8:12]) < now {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(raw[0:8]), true
+}

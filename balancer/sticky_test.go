@@ -1,0 +1,216 @@
+package balancer
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// cookieValue returns the value of the response cookie name, "" if unset.
+func cookieValue(t *testing.T, resp *fasthttp.Response, name string) string {
+	t.Helper()
+	raw := resp.Header.PeekCookie(name)
+	if len(raw) == 0 {
+		return ""
+	}
+	var c fasthttp.Cookie
+	if err := c.ParseBytes(raw); err != nil {
+		t.Fatalf("parse cookie %q: %v", raw, err)
+	}
+	return string(c.Value())
+}
+
+// getWith sends GET / with one cookie and returns the body and the response
+// (caller releases).
+func (h *lbHarness) getWith(cookie, value string) (string, *fasthttp.Response) {
+	h.t.Helper()
+	var hdr map[string]string
+	if cookie != "" {
+		hdr = map[string]string{"Cookie": cookie + "=" + value}
+	}
+	resp := h.do("GET", "/", hdr)
+	if resp.StatusCode() != 200 {
+		h.t.Fatalf("GET / with %s = %d, want 200", cookie, resp.StatusCode())
+	}
+	return string(resp.Body()), resp
+}
+
+func withStickiness(doc, stickiness string) string {
+	return strings.Replace(doc, "healthCheck:", "stickiness: "+stickiness+"\nhealthCheck:", 1)
+}
+
+func TestStickyAppCookie(t *testing.T) {
+	app := func(name string) func(ctx *fasthttp.RequestCtx) {
+		return func(ctx *fasthttp.RequestCtx) {
+			if len(ctx.Request.Header.Cookie("SESSION")) == 0 {
+				c := fasthttp.AcquireCookie()
+				c.SetKey("SESSION")
+				c.SetValue("s-" + name)
+				ctx.Response.Header.SetCookie(c)
+				fasthttp.ReleaseCookie(c)
+			}
+			ctx.SetBodyString(name)
+		}
+	}
+	a := startBackend(t, "a", app("a"))
+	b := startBackend(t, "b", app("b"))
+	h := startLB(t, withStickiness(groupDoc("", a.addr, b.addr), "{enabled: true, type: app_cookie, cookieName: SESSION}"))
+
+	first, resp := h.getWith("", "")
+	pin := cookieValue(t, resp, cookieApp)
+	fasthttp.ReleaseResponse(resp)
+	if pin == "" {
+		t.Fatal("target set its app cookie but no GANTRYLBAPP cookie came back")
+	}
+	for i := 0; i < 6; i++ {
+		got, resp := h.getWith(cookieApp, pin)
+		fasthttp.ReleaseResponse(resp)
+		if got != first {
+			t.Errorf("pinned request %d went to %q, want %q", i, got, first)
+		}
+	}
+	if got := h.metric("gantry_sticky_hits_total", map[string]string{"target_group": "web"}); got != 6 {
+		t.Errorf("gantry_sticky_hits_total = %v, want 6", got)
+	}
+	// A GANTRYLB value is not accepted as GANTRYLBAPP (kinds are signed).
+	lb := string(h.b.cookies.appendValue(nil, kindLB, targetID("web", a.addr), uint32(time.Now().Add(time.Hour).Unix())))
+	if _, ok := h.b.cookies.verify(kindApp, []byte(lb), uint32(time.Now().Unix())); ok {
+		t.Error("a GANTRYLB value verified as GANTRYLBAPP")
+	}
+}
+
+func TestStickyGroups(t *testing.T) {
+	blue := startBackend(t, "blue", nil)
+	green := startBackend(t, "green", nil)
+	doc := fmt.Sprintf(`kind: Listener
+name: public
+port: 1
+defaultAction:
+  forward:
+    targetGroups: [{name: blue, weight: 1}, {name: green, weight: 1}]
+    stickiness: {enabled: true, durationSeconds: 600}
+---
+kind: TargetGroup
+name: blue
+targets: [%q]
+healthCheck: {enabled: false}
+---
+kind: TargetGroup
+name: green
+targets: [%q]
+healthCheck: {enabled: false}
+`, blue.addr, green.addr)
+	h := startLB(t, doc)
+	for round := 0; round < 4; round++ {
+		first, resp := h.getWith("", "")
+		pin := cookieValue(t, resp, cookieGroup)
+		fasthttp.ReleaseResponse(resp)
+		if pin == "" {
+			t.Fatal("weighted forward with stickiness set no GANTRYLBTG cookie")
+		}
+		for i := 0; i < 8; i++ {
+			got, resp := h.getWith(cookieGroup, pin)
+			fasthttp.ReleaseResponse(resp)
+			if got != first {
+				t.Fatalf("round %d: pinned request %d went to group %q, want %q", round, i, got, first)
+			}
+		}
+	}
+	// Without the cookie both groups get traffic.
+	seen := map[string]bool{}
+	for i := 0; i < 60 && len(seen) < 2; i++ {
+		got, resp := h.getWith("", "")
+		fasthttp.ReleaseResponse(resp)
+		seen[got] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("unpinned requests reached %v, want both groups", seen)
+	}
+}
+
+func TestStickyRepinned(t *testing.T) {
+	var aSick atomic.Bool
+	a := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/health" && aSick.Load() {
+			ctx.SetStatusCode(500)
+			return
+		}
+		ctx.SetBodyString("a")
+	})
+	b := startBackend(t, "b", nil)
+	checked := "healthCheck: {path: /health, intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2}"
+	docAB := withStickiness(strings.Replace(groupDoc("", a.addr, b.addr), "healthCheck: {enabled: false}", checked, 1), "{enabled: true}")
+	docB := withStickiness(strings.Replace(groupDoc("", b.addr), "healthCheck: {enabled: false}", checked, 1), "{enabled: true}")
+	h := startLBChecked(t, docAB, 10*time.Millisecond)
+	waitFor(t, 5*time.Second, "a and b healthy", func() bool {
+		sa, _ := stateOf(h, "web", a.addr)
+		sb, _ := stateOf(h, "web", b.addr)
+		return sa == "healthy" && sb == "healthy"
+	})
+	now := time.Now()
+	pinA := func(exp time.Time) string {
+		return string(h.b.cookies.appendValue(nil, kindLB, targetID("web", a.addr), uint32(exp.Unix())))
+	}
+
+	t.Run("valid", func(t *testing.T) {
+		for i := 0; i < 4; i++ {
+			got, resp := h.getWith(cookieLB, pinA(now.Add(time.Hour)))
+			fasthttp.ReleaseResponse(resp)
+			if got != "a" {
+				t.Fatalf("request %d pinned to a went to %q", i, got)
+			}
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		seen := map[string]bool{}
+		for i := 0; i < 10; i++ {
+			got, resp := h.getWith(cookieLB, pinA(now.Add(-time.Minute)))
+			fresh := cookieValue(t, resp, cookieLB)
+			fasthttp.ReleaseResponse(resp)
+			seen[got] = true
+			if fresh == "" {
+				t.Fatal("expired cookie: no fresh GANTRYLB cookie set")
+			}
+		}
+		if !seen["b"] {
+			t.Errorf("requests with an expired pin to a reached only %v, want them balanced", seen)
+		}
+	})
+	t.Run("unhealthy", func(t *testing.T) {
+		aSick.Store(true)
+		t.Cleanup(func() { aSick.Store(false) })
+		waitFor(t, 5*time.Second, "a unhealthy", func() bool {
+			st, _ := stateOf(h, "web", a.addr)
+			return st == "unhealthy"
+		})
+		for i := 0; i < 4; i++ {
+			got, resp := h.getWith(cookieLB, pinA(now.Add(time.Hour)))
+			fresh := cookieValue(t, resp, cookieLB)
+			fasthttp.ReleaseResponse(resp)
+			if got != "b" {
+				t.Fatalf("request pinned to unhealthy a went to %q, want b", got)
+			}
+			if id, ok := h.b.cookies.verify(kindLB, []byte(fresh), uint32(time.Now().Unix())); !ok || id != targetID("web", b.addr) {
+				t.Errorf("re-pinned cookie %q does not name b", fresh)
+			}
+		}
+	})
+	t.Run("removed", func(t *testing.T) {
+		h.update(docB)
+		for i := 0; i < 4; i++ {
+			got, resp := h.getWith(cookieLB, pinA(now.Add(time.Hour)))
+			fresh := cookieValue(t, resp, cookieLB)
+			fasthttp.ReleaseResponse(resp)
+			if got != "b" {
+				t.Fatalf("request pinned to removed a went to %q, want b", got)
+			}
+			if id, ok := h.b.cookies.verify(kindLB, []byte(fresh), uint32(time.Now().Unix())); !ok || id != targetID("web", b.addr) {
+				t.Errorf("re-pinned cookie %q does not name b", fresh)
+			}
+		}
+	})
+}

@@ -1,0 +1,111 @@
+package balancer
+
+import (
+	"hash/maphash"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/health"
+)
+
+// target is one registered address of one group. It outlives route tables:
+// reloads that keep (group, address) keep the same object, with its health,
+// in-flight count and pooled connections.
+type target struct {
+	group string
+	addr  string
+	// id names the target in sticky cookies; stable for (group, addr) across
+	// restarts of the same node so cookies survive reloads.
+	id       uint64
+	addrPort netip.AddrPort // for the access log; zero if addr is a name
+	status   health.Status
+	source   string
+
+	inflight atomic.Int64
+	// availableSince is when the target last became healthy (unix nanos), for
+	// slow start; 0 means "not ramping".
+	availableSince atomic.Int64
+	// connectTimeout is read by the dialer; updated in place on reload.
+	connectTimeout atomic.Int64
+	draining       atomic.Bool
+	// drainDeadline is when draining gives up waiting (unix nanos).
+	drainDeadline atomic.Int64
+
+	hc *fasthttp.HostClient
+	up upstream
+
+	// metric children resolved once per target.
+	respTime    prometheus.Observer
+	codeClass   [6]prometheus.Counter // index status/100; 0 unused
+	connErrors  prometheus.Counter
+	requests    prometheus.Counter
+	passiveFail prometheus.Counter
+}
+
+var cookieSeed = maphash.MakeSeed()
+
+// targetID derives the cookie id of (group, addr). Cookies are authenticated
+// separately, so the id needs only to be stable and well spread.
+func targetID(group, addr string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(cookieSeed)
+	h.WriteString(group)
+	h.WriteByte(0)
+	h.WriteString(addr)
+	return h.Sum64()
+}
+
+// upstreamTuning is the pool configuration shared by every target.
+type upstreamTuning struct {
+	maxConns        int
+	idleConnTimeout time.Duration
+	readBufferSize  int
+	writeBufferSize int
+}
+
+func newTarget(group, addr string, tune upstreamTuning, m *metrics) *target {
+	t := &target{group: group, addr: addr, id: targetID(group, addr)}
+	t.addrPort, _ = netip.ParseAddrPort(addr)
+	t.connectTimeout.Store(int64(10 * time.Second))
+	t.hc = &fasthttp.HostClient{
+		Addr:                      addr,
+		NoDefaultUserAgentHeader:  true,
+		MaxConns:                  tune.maxConns,
+		MaxIdleConnDuration:       tune.idleConnTimeout,
+		MaxConnWaitTimeout:        time.Second,
+		MaxIdemponentCallAttempts: 1,
+		ReadBufferSize:            tune.readBufferSize,
+		WriteBufferSize:           tune.writeBufferSize,
+		ConnPoolStrategy:          fasthttp.LIFO,
+		Dial: func(addr string) (net.Conn, error) {
+			return fasthttp.DialTimeout(addr, time.Duration(t.connectTimeout.Load()))
+		},
+	}
+	t.up = newUpstream(t.hc)
+	t.respTime = m.targetResponseTime.WithLabelValues(group)
+	for c := 1; c <= 5; c++ {
+		t.codeClass[c] = m.httpCodeTarget.WithLabelValues(group, classLabel[c])
+	}
+	t.connErrors = m.targetConnErrors.WithLabelValues(group)
+	t.requests = m.targetRequests.WithLabelValues(group)
+	t.passiveFail = m.passiveFailures.WithLabelValues(group)
+	return t
+}
+
+var classLabel = [6]string{"", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// usable reports whether the target may take new requests when the group is
+// not failing open.
+func (t *target) usable(now int64) bool {
+	return !t.draining.Load() && t.status.Available(now)
+}
+
+// close releases the target's idle upstream connections.
+func (t *target) close() {
+	t.hc.CloseIdleConnections()
+}

@@ -1,0 +1,260 @@
+package balancer
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxBufferedBody is the largest response body read into memory before the
+// response is sent; larger, chunked or close-delimited bodies are streamed.
+const maxBufferedBody = 64 << 10
+
+// upstream sends requests to one target over pooled keep-alive connections.
+type upstream interface {
+	// roundTrip writes req to the target and reads the response into resp.
+	// Small bodies are read whole; others are attached to resp as a stream
+	// whose Close returns the connection to the pool (the server closes it
+	// after writing the response). done runs once the response body has been
+	// read or abandoned. On failure it reports the kind of failure and whether
+	// nothing of the request can have been acted on, so it may be retried.
+	roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts) (errorKind, bool)
+}
+
+type roundTripOpts struct {
+	timeout time.Duration // for the response headers
+	// rewindable is true when req can be sent again: its body is in memory.
+	rewindable bool
+	// maxBody bounds a streamed request body (fasthttp enforces the limit
+	// only on bodies it reads whole); 0 means no limit.
+	maxBody int64
+	// done is told when the response body is finished (for streamed bodies:
+	// when the stream is closed); nil is allowed. An interface, not a func, so
+	// a pooled request state can be passed without allocating.
+	done bodyDoner
+	// idle bounds each read of a streamed response body.
+	idle time.Duration
+}
+
+// pooledConn is what we need of fasthttp's unexported *clientConn.
+type pooledConn interface {
+	comparable
+	Conn() net.Conn
+}
+
+// hostPool drives a fasthttp.HostClient's connection pool directly instead of
+// through HostClient.Do, for three reasons: to stream response bodies without
+// a per-request closure, to know whether a failed request could have reached
+// the target (for safe retries), and to keep every byte of the client's
+// request head as it was. The type parameter is fasthttp's connection type,
+// inferred from the HostClient's method values.
+type hostPool[C pooledConn] struct {
+	hc        *fasthttp.HostClient
+	acquire   func(time.Duration, bool) (C, error)
+	release   func(C)
+	closeConn func(C)
+	bodies    sync.Pool // *streamBody[C]
+}
+
+func newUpstream(hc *fasthttp.HostClient) upstream {
+	return newHostPool(hc, hc.AcquireConn, hc.ReleaseConn, hc.CloseConn)
+}
+
+func newHostPool[C pooledConn](hc *fasthttp.HostClient, acquire func(time.Duration, bool) (C, error), release, closeConn func(C)) *hostPool[C] {
+	return &hostPool[C]{hc: hc, acquire: acquire, release: release, closeConn: closeConn}
+}
+
+func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts) (errorKind, bool) {
+	cc, err := p.acquire(p.hc.MaxConnWaitTimeout, false)
+	if err != nil {
+		return errConnect, true
+	}
+	conn := cc.Conn()
+
+	deadline := time.Now().Add(o.timeout)
+	if o.rewindable {
+		_ = conn.SetWriteDeadline(deadline)
+	} else {
+		// A streamed upload runs at the client's pace; the client side's
+		// read deadline bounds it.
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
+	bw := p.hc.AcquireWriter(conn)
+	if req.IsBodyStream() {
+		err = writeStreamed(bw, req, o.maxBody)
+	} else {
+		err = req.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	p.hc.ReleaseWriter(bw)
+	if err != nil {
+		p.closeConn(cc)
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			return errBodyTooLarge, false
+		}
+		var cre clientReadError
+		if errors.As(err, &cre) {
+			if isTimeout(err) {
+				return errClientTimeout, false
+			}
+			return errClientBody, false
+		}
+		if !o.rewindable {
+			// The target stopped taking a streamed body: part of it was
+			// sent, so it is not repeated.
+			return errResetBeforeResponse, false
+		}
+		// The target never got a whole request: safe to send it elsewhere.
+		return errResetBeforeResponse, true
+	}
+
+	_ = conn.SetReadDeadline(deadline)
+	br := p.hc.AcquireReader(conn)
+	isHead := req.Header.IsHead()
+	for {
+		err = resp.Header.Read(br)
+		if err != nil {
+			break
+		}
+		sc := resp.Header.StatusCode()
+		// Interim 1xx responses (100 Continue, 103 Early Hints) are consumed;
+		// 101 is final (upgrades are handled elsewhere).
+		if sc < 100 || sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+		resp.Header.Reset()
+	}
+	if err != nil {
+		p.hc.ReleaseReader(br)
+		p.closeConn(cc)
+		switch {
+		case isTimeout(err):
+			return errTimeout, false
+		case err == io.EOF || isConnReset(err):
+			// Nothing came back: the keep-alive race on a reused connection
+			// (the target closed it as we sent), or a target that died with
+			// the request in hand. An idempotent request (RFC 9110 9.2.2)
+			// whose body we still hold is sent once more elsewhere, as
+			// nginx's proxy_next_upstream does; others were delivered and are
+			// never repeated.
+			return errResetBeforeResponse, o.rewindable && idempotent(req)
+		default:
+			return errBadResponse, false
+		}
+	}
+
+	closeAfter := resp.Header.ConnectionClose() || req.Header.ConnectionClose()
+	sc := resp.Header.StatusCode()
+	if isHead || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified || sc < 200 {
+		resp.SkipBody = isHead
+		p.finish(cc, br, closeAfter)
+		if o.done != nil {
+			o.done.bodyDone()
+		}
+		return errNone, false
+	}
+	cl := resp.Header.ContentLength()
+	if cl >= 0 && cl <= maxBufferedBody {
+		err = resp.ReadBody(br, 0)
+		if err != nil {
+			p.hc.ReleaseReader(br)
+			p.closeConn(cc)
+			if isTimeout(err) {
+				return errTimeout, false
+			}
+			return errBadResponse, false
+		}
+		p.finish(cc, br, closeAfter)
+		if o.done != nil {
+			o.done.bodyDone()
+		}
+		return errNone, false
+	}
+	p.stream(resp, cc, br, cl, closeAfter, o)
+	return errNone, false
+}
+
+func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
+	p.hc.ReleaseReader(br)
+	if closeConn {
+		p.closeConn(cc)
+	} else {
+		p.release(cc)
+	}
+}
+
+// stream attaches the rest of the upstream response to resp as a body stream.
+func (p *hostPool[C]) stream(resp *fasthttp.Response, cc C, br *bufio.Reader, cl int, closeAfter bool, o roundTripOpts) {
+	up := fasthttp.AcquireResponse()
+	resp.Header.CopyTo(&up.Header)
+	up.StreamBody = true
+	_ = up.ReadBody(br, 0) // with StreamBody set this only attaches a reader
+	sb, _ := p.bodies.Get().(*streamBody[C])
+	if sb == nil {
+		sb = &streamBody[C]{pool: p}
+	}
+	sb.up, sb.r, sb.cc, sb.br = up, up.BodyStream(), cc, br
+	sb.closeAfter, sb.eof, sb.done, sb.idle = closeAfter, false, o.done, o.idle
+	sb.conn = cc.Conn()
+	if cl < 0 {
+		cl = -1 // chunked or close-delimited upstream: chunked to the client
+	}
+	resp.SetBodyStream(sb, cl)
+}
+
+// streamBody relays a streamed upstream body to the client. The server calls
+// Close after writing the response (or on failure); only a body read to its
+// end leaves the connection fit for reuse.
+type streamBody[C pooledConn] struct {
+	pool       *hostPool[C]
+	up         *fasthttp.Response
+	r          io.Reader
+	cc         C
+	br         *bufio.Reader
+	conn       net.Conn
+	idle       time.Duration
+	closeAfter bool
+	eof        bool
+	done       bodyDoner
+}
+
+func (s *streamBody[C]) Read(b []byte) (int, error) {
+	if s.idle > 0 {
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.idle))
+	}
+	n, err := s.r.Read(b)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+func (s *streamBody[C]) Close() error {
+	p := s.pool
+	_ = s.up.CloseBodyStream()
+	fasthttp.ReleaseResponse(s.up)
+	p.finish(s.cc, s.br, s.closeAfter || !s.eof)
+	if s.done != nil {
+		s.done.bodyDone()
+	}
+	var zero C
+	s.up, s.r, s.cc, s.br, s.conn, s.done = nil, nil, zero, nil, nil, nil
+	p.bodies.Put(s)
+	return nil
+}
+
+// bodyDoner is told once a response body has been fully relayed or abandoned.
+type bodyDoner interface{ bodyDone() }
+
+// idempotent reports whether a method may be repeated safely (RFC 9110 9.2.2).
+func idempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
+}

@@ -1,0 +1,77 @@
+package balancer
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/gantrylb/gantry/rules"
+)
+
+var _ rules.Request = (*reqView)(nil)
+
+// reqView is what the rules see of a fasthttp request. It lives in the pooled
+// per-request state and allocates nothing once warm.
+type reqView struct {
+	ctx      *fasthttp.RequestCtx
+	host     []byte
+	path     []byte
+	src      netip.Addr
+	query    [][2][]byte
+	queryOK  bool
+	queryBuf [][2][]byte
+}
+
+func (v *reqView) reset(ctx *fasthttp.RequestCtx, src netip.Addr) {
+	v.ctx = ctx
+	v.host = hostWithoutPort(ctx.Request.Header.Host())
+	v.path = ctx.Request.URI().Path()
+	v.src = src
+	v.queryOK = false
+	v.query = v.queryBuf[:0]
+}
+
+func (v *reqView) Method() []byte       { return v.ctx.Request.Header.Method() }
+func (v *reqView) Host() []byte         { return v.host }
+func (v *reqView) Path() []byte         { return v.path }
+func (v *reqView) SourceIP() netip.Addr { return v.src }
+
+func (v *reqView) HeaderValues(name []byte) [][]byte {
+	return v.ctx.Request.Header.PeekAll(b2s(name))
+}
+
+func (v *reqView) loadQuery() {
+	if v.queryOK {
+		return
+	}
+	v.queryOK = true
+	for k, val := range v.ctx.QueryArgs().All() {
+		v.query = append(v.query, [2][]byte{k, val})
+	}
+	v.queryBuf = v.query[:0]
+}
+
+func (v *reqView) QueryLen() int {
+	v.loadQuery()
+	return len(v.query)
+}
+
+func (v *reqView) QueryAt(i int) (key, value []byte) {
+	v.loadQuery()
+	return v.query[i][0], v.query[i][1]
+}
+
+// hostWithoutPort strips a :port from a Host value, keeping IPv6 brackets.
+func hostWithoutPort(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		if i := bytes.IndexByte(h, ']'); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}

@@ -1,0 +1,6 @@
+//go:build race
+
+package main
+
+// raceEnabled is true when built with -race, which makes allocation counts meaningless.
+const raceEnabled = true

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/gantrylb/gantry/apiserver"
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+func newGetCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME]",
+		Short: "List resources or show one: listeners, target-groups, targets GROUP, nodes, status",
+		Long: `Show resources from the admin API. KIND is listeners (listener), target-groups
+(target-group, tg), targets (NAME is the group), nodes, or one of the scheduler
+kinds (task-definitions, services, tasks) once they are available.`,
+		Example: "  gantry get tg\n  gantry get targets web\n  gantry get listener public -o yaml",
+		Args:    cobra.RangeArgs(1, 2),
+	}
+	client := apiFlag(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		switch output {
+		case "table", "json", "yaml":
+		default:
+			return fmt.Errorf("get: unknown output %q: want table, json or yaml", output)
+		}
+		kind := cliKind(args[0])
+		c, ctx, out := client(), cmd.Context(), cmd.OutOrStdout()
+		if kind == "status" {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			raw, err := json.Marshal(st)
+			if err != nil {
+				return fmt.Errorf("get: encode status: %w", err)
+			}
+			if output == "json" {
+				return writeIndentedJSON(out, json.RawMessage(raw))
+			}
+			return writeYAML(out, []json.RawMessage{raw})
+		}
+		if kind == "targets" {
+			if len(args) != 2 {
+				return fmt.Errorf("get: targets needs the target group: gantry get targets GROUP")
+			}
+			th, err := c.Targets(ctx, args[1])
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			return printTargets(out, output, th)
+		}
+		var items []json.RawMessage
+		if len(args) == 2 {
+			raw, err := c.Get(ctx, kind, args[1])
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			items = []json.RawMessage{raw}
+		} else {
+			list, err := c.List(ctx, kind)
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			items = list
+		}
+		return printItems(out, output, kind, items, len(args) == 2)
+	}
+	return cmd
+}
+
+// printItems prints resources of one kind in the chosen format.
+func printItems(w io.Writer, output, kind string, items []json.RawMessage, single bool) error {
+	if output == "yaml" && len(items) == 0 {
+		return nil
+	}
+	if output == "json" {
+		var v any = items
+		if items == nil {
+			v = []json.RawMessage{}
+		}
+		if single {
+			v = items[0]
+		}
+		return writeIndentedJSON(w, v)
+	}
+	switch kind {
+	case store.KindListeners:
+		ls, err := decodeAll[spec.Listener](items)
+		if err != nil {
+			return err
+		}
+		if output == "yaml" {
+			return spec.EncodeYAML(w, anySlice(ls)...)
+		}
+		return listenersTable(w, ls)
+	case store.KindTargetGroups:
+		gs, err := decodeAll[spec.TargetGroup](items)
+		if err != nil {
+			return err
+		}
+		if output == "yaml" {
+			return spec.EncodeYAML(w, anySlice(gs)...)
+		}
+		return groupsTable(w, gs)
+	case "nodes":
+		ns, err := decodeAll[apiserver.Node](items)
+		if err != nil {
+			return err
+		}
+		if output == "yaml" {
+			return writeYAML(w, items)
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tROLES")
+		for _, n := range ns {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Address, n.State, strings.Join(n.Roles, ","))
+		}
+		return tw.Flush()
+	}
+	// A kind this CLI has no table for: fall back to YAML.
+	return writeYAML(w, items)
+}
+
+func decodeAll[T any](items []json.RawMessage) ([]*T, error) {
+	out := make([]*T, len(items))
+	for i, raw := range items {
+		out[i] = new(T)
+		if err := json.Unmarshal(raw, out[i]); err != nil {
+			return nil, fmt.Errorf("get: decode answer: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func anySlice[T any](s []*T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("get: encode json: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// writeYAML re-encodes JSON answers as YAML: one document per item.
+func writeYAML(w io.Writer, items []json.RawMessage) error {
+	if len(items) == 0 {
+		return nil
+	}
+	var v any
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	for _, raw := range items {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("get: decode answer: %w", err)
+		}
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("get: encode yaml: %w", err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("get: encode yaml: %w", err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func listenersTable(w io.Writer, ls []*spec.Listener) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROTOCOL\tADDRESS\tPORT\tRULES\tDEFAULT ACTION")
+	for _, l := range ls {
+		addr := l.Address
+		if addr == "" {
+			addr = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", l.Name, l.Protocol, addr, l.Port, len(l.Rules), actionSummary(&l.DefaultAction))
+	}
+	return tw.Flush()
+}
+
+func actionSummary(a *spec.Action) string {
+	switch {
+	case a.Forward != nil:
+		var parts []string
+		for _, g := range a.Forward.Groups() {
+			parts = append(parts, g.Name+"="+strconv.Itoa(g.EffectiveWeight()))
+		}
+		return "forward " + strings.Join(parts, ",")
+	case a.Redirect != nil:
+		return "redirect " + a.Redirect.StatusCode
+	case a.FixedResponse != nil:
+		return "fixed-response " + strconv.Itoa(a.FixedResponse.StatusCode)
+	}
+	return "-"
+}
+
+func groupsTable(w io.Writer, gs []*spec.TargetGroup) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROTOCOL\tALGORITHM\tSTATIC TARGETS\tHEALTH CHECK")
+	for _, g := range gs {
+		hc := g.HealthCheck.Protocol
+		if hc == spec.ProtocolHTTP {
+			hc += " " + g.HealthCheck.Path
+		}
+		if !g.HealthCheck.IsEnabled() {
+			hc = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", g.Name, g.Protocol, g.Algorithm, len(g.Targets), hc)
+	}
+	return tw.Flush()
+}
+
+func printTargets(w io.Writer, output string, th []spec.TargetHealth) error {
+	switch output {
+	case "json":
+		return writeIndentedJSON(w, th)
+	case "yaml":
+		raws := make([]json.RawMessage, len(th))
+		for i := range th {
+			raws[i], _ = json.Marshal(th[i])
+		}
+		return writeYAML(w, raws)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tWEIGHT\tSTATE\tREASON\tSOURCE\tIN FLIGHT")
+	for _, t := range th {
+		state := t.State
+		if t.Ejected {
+			state += " (ejected)"
+		}
+		reason := t.Reason
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", t.Address, t.Weight, state, reason, t.Source, t.InFlight)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/gantrylb/gantry/apiserver"
+	"github.com/gantrylb/gantry/balancer"
+	"github.com/gantrylb/gantry/health"
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+type serverFlags struct {
+	dev             bool
+	files           []string
+	apiAddr         string
+	nodeName        string
+	logLevel        string
+	logFormat       string
+	accessLog       string
+	shutdownTimeout time.Duration
+
+	// Cluster and scheduler flags of the documented command line. They parse
+	// today so scripts written against the design keep working; see
+	// checkClusterFlags for what each does in a single-node build.
+	gossipAddr      string
+	raftAddr        string
+	join            []string
+	server          bool
+	bootstrapExpect int
+	dataDir         string
+	attrs           []string
+	drivers         []string
+	cpu             string
+	memory          string
+	encrypt         string
+	docker          bool
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Gantry node (load balancer, admin API)",
+		Long: `Run a Gantry node. With --dev it is a single node with its state in memory
+and the admin API on 127.0.0.1:7070. Resource documents given with -f are
+applied at start and re-read on SIGHUP; SIGTERM stops gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dev, "dev", false, "single node, state in memory, admin API on 127.0.0.1:7070")
+	fl.StringArrayVarP(&f.files, "file", "f", nil, "resource documents (file, directory or -) applied at start and on SIGHUP; repeatable")
+	fl.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7070", "address of the admin API")
+	fl.StringVar(&f.nodeName, "node-name", "", "name of this node (default: the hostname)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&f.accessLog, "access-log", "", "write JSON access logs to PATH, or - for stdout")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", "0.0.0.0:7946", "gossip address (clustering: not in this build yet)")
+	fl.StringVar(&f.raftAddr, "raft-addr", "", "raft address (clustering: not in this build yet)")
+	fl.StringArrayVar(&f.join, "join", nil, "HOST:PORT of a node to join (clustering: not in this build yet)")
+	fl.BoolVar(&f.server, "server", false, "take part in replicated state (clustering: not in this build yet)")
+	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for (clustering: not in this build yet)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "state directory (this build keeps state in memory)")
+	fl.StringArrayVar(&f.attrs, "attr", nil, "placement attribute key=value (scheduler: not in this build yet)")
+	fl.StringArrayVar(&f.drivers, "driver", nil, "task driver process|docker (scheduler: not in this build yet)")
+	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer (scheduler: not in this build yet)")
+	fl.StringVar(&f.memory, "memory", "", "memory capacity to offer (scheduler: not in this build yet)")
+	fl.StringVar(&f.encrypt, "encrypt", "", "gossip encryption key (clustering: not in this build yet)")
+	fl.BoolVar(&f.docker, "docker", false, "discover labelled containers (not in this build yet)")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// checkClusterFlags refuses flags whose meaning needs clustering, which this
+// build does not have yet, and says which accepted flags have no effect.
+func checkClusterFlags(f serverFlags, log *slog.Logger) error {
+	switch {
+	case len(f.join) > 0:
+		return errors.New("--join: clustering is not in this build yet; run a single node")
+	case f.server || f.bootstrapExpect > 0:
+		return errors.New("--server/--bootstrap-expect: replicated state is not in this build yet; use --dev")
+	case f.encrypt != "":
+		return errors.New("--encrypt: gossip is not in this build yet")
+	case f.docker:
+		return errors.New("--docker: container discovery is not in this build yet")
+	case len(f.drivers) > 0 || len(f.attrs) > 0 || f.cpu != "" || f.memory != "":
+		return errors.New("--driver/--attr/--cpu/--memory: the scheduler is not in this build yet")
+	}
+	if f.dataDir != "" {
+		log.Warn("--data-dir has no effect yet: state is kept in memory", "data_dir", f.dataDir)
+	}
+	return nil
+}
+
+func runServer(parent context.Context, f serverFlags) error {
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	if err := checkClusterFlags(f, log); err != nil {
+		return err
+	}
+	if f.nodeName == "" {
+		f.nodeName, _ = os.Hostname()
+	}
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st := store.NewMemory()
+	if len(f.files) > 0 {
+		if err := applyFiles(ctx, st, f.files, log); err != nil {
+			return err
+		}
+	}
+
+	access, closeAccess, err := openAccessLog(f.accessLog, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+
+	var bal *balancer.Balancer
+	checker := health.NewChecker(health.CheckerConfig{
+		Logger:   log,
+		Registry: reg,
+		OnChange: func(group, addr string, from, to health.State) { bal.HealthChanged(group, addr, from, to) },
+	})
+	opts := balancer.Options{
+		Logger:          log,
+		Registry:        reg,
+		Health:          checker,
+		ShutdownTimeout: f.shutdownTimeout,
+	}
+	if access != nil {
+		opts.AccessLog = access
+	}
+	bal = balancer.New(opts)
+	rec := &reconciler{st: st, bal: bal, log: log}
+	if err := rec.sync(st.Snapshot()); err != nil {
+		return err
+	}
+
+	apiLn, err := net.Listen("tcp", f.apiAddr)
+	if err != nil {
+		return fmt.Errorf("admin api: %w", err)
+	}
+	api := apiserver.New(apiserver.Config{
+		Store:    st,
+		Targets:  bal,
+		Registry: reg,
+		Logger:   log,
+		Version:  version,
+		Status:   rec.status,
+		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: []string{"server", "balancer"}},
+	})
+	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(), "dev", f.dev, "version", version)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				stop()
+			}
+		}()
+	}
+	run("balancer", bal.Run)
+	run("health", checker.Run)
+	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
+	run("reconcile", rec.run)
+	if access != nil {
+		run("access-log", access.Run)
+	}
+	run("sighup", func(ctx context.Context) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: re-reading resource documents", "files", f.files)
+				if len(f.files) > 0 {
+					if err := applyFiles(ctx, st, f.files, log); err != nil {
+						log.Error("reload rejected; the running configuration stays", "err", err)
+					}
+				}
+				if r, ok := access.(interface{ Reopen() error }); ok {
+					if err := r.Reopen(); err != nil {
+						log.Error("access log reopen", "err", err)
+					}
+				}
+			}
+		}
+	})
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// applyFiles loads documents and applies them; every located problem is
+// logged and the error says how many there were.
+func applyFiles(ctx context.Context, st store.Store, files []string, log *slog.Logger) error {
+	docs, err := spec.Load(files...)
+	if err == nil {
+		var results []store.Result
+		results, err = st.Apply(ctx, docs)
+		for _, r := range results {
+			log.Info("applied", "kind", r.Kind, "name", r.Name, "result", r.Action)
+		}
+	}
+	var list spec.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(os.Stderr, e.Error())
+		}
+		return fmt.Errorf("resource documents: %d problem(s)", len(list))
+	}
+	return err
+}
+
+// reconciler feeds every new desired state to the balancer.
+type reconciler struct {
+	st  store.Store
+	bal *balancer.Balancer
+	log *slog.Logger
+
+	mu      sync.Mutex
+	version uint64
+	lastErr string
+}
+
+func (r *reconciler) sync(s *store.State) error {
+	cfg := balancer.Config{Registered: s.Registered}
+	for _, l := range s.Listeners {
+		cfg.Listeners = append(cfg.Listeners, l)
+	}
+	for _, g := range s.TargetGroups {
+		cfg.TargetGroups = append(cfg.TargetGroups, g)
+	}
+	err := r.bal.Update(cfg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.version = s.Version
+	r.lastErr = ""
+	if err != nil {
+		r.lastErr = err.Error()
+		r.log.Error("configuration not applied to the data plane; the previous one keeps serving", "version", s.Version, "err", err)
+	}
+	return err
+}
+
+func (r *reconciler) run(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		v := r.version
+		r.mu.Unlock()
+		s, err := r.st.Watch(ctx, v)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		_ = r.sync(s)
+	}
+}
+
+// status is shown under "extra" in /v1/status.
+func (r *reconciler) status() any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return map[string]any{"dataPlaneVersion": r.version, "dataPlaneError": r.lastErr}
+}

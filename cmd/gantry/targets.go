@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantrylb/gantry/spec"
+)
+
+func newRegisterTargetsCmd() *cobra.Command {
+	var weight int
+	cmd := &cobra.Command{
+		Use:     "register-targets GROUP HOST:PORT...",
+		Short:   "Register targets with a target group (beside its static targets)",
+		Example: "  gantry register-targets web 10.0.0.5:8080 10.0.0.6:8080 --weight 2",
+		Args:    cobra.MinimumNArgs(2),
+	}
+	client := apiFlag(cmd)
+	cmd.Flags().IntVar(&weight, "weight", 0, "weight of the targets for weighted_random, 1..1000 (default 1)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		targets := make([]spec.Target, 0, len(args)-1)
+		for _, a := range args[1:] {
+			targets = append(targets, spec.Target{Address: a, Weight: weight})
+		}
+		_, err := client().Register(cmd.Context(), args[0], targets)
+		if err != nil {
+			return reportAPIError(cmd.ErrOrStderr(), "register-targets", err)
+		}
+		for _, a := range args[1:] {
+			fmt.Fprintf(cmd.OutOrStdout(), "target %s registered with target-group/%s\n", a, args[0])
+		}
+		return nil
+	}
+	return cmd
+}
+
+func newDeregisterTargetsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "deregister-targets GROUP HOST:PORT...",
+		Short:   "Deregister targets from a target group; they drain first (see get targets GROUP)",
+		Example: "  gantry deregister-targets web 10.0.0.5:8080",
+		Args:    cobra.MinimumNArgs(2),
+	}
+	client := apiFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		_, err := client().Deregister(cmd.Context(), args[0], args[1:])
+		if err != nil {
+			return reportAPIError(cmd.ErrOrStderr(), "deregister-targets", err)
+		}
+		for _, a := range args[1:] {
+			fmt.Fprintf(cmd.OutOrStdout(), "target %s deregistered from target-group/%s\n", a, args[0])
+		}
+		return nil
+	}
+	return cmd
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gantrylb/gantry/spec"
+)
+
+func newValidateCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE...",
+		Short: "Check resource documents offline",
+		Long: `Decode and validate resource documents without contacting a server: each
+document on its own, then the set as a whole (names unique, ports free, every
+forward naming a group of the set). Every problem is printed as
+file:line:column: message; the exit status is 1 if there is any.`,
+		Args: cobra.ArbitraryArgs,
+	}
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file, directory or - for stdin; repeatable (arguments count too)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		paths := append(append([]string(nil), files...), args...)
+		if len(paths) == 0 {
+			return errors.New("validate: no files: use -f FILE")
+		}
+		docs, err := spec.Load(paths...)
+		var errs spec.ErrorList
+		switch {
+		case errors.As(err, &errs):
+			// Documents that decoded are still checked as a set, so that
+			// every problem shows at once.
+			errs = append(errs, spec.Check(docs)...)
+		case err != nil:
+			return fmt.Errorf("validate: %w", err)
+		default:
+			// As the server does: defaults, each resource again, then the set.
+			for _, d := range docs {
+				switch {
+				case d.Listener != nil:
+					d.Listener.SetDefaults()
+					errs = append(errs, d.Listener.Validate()...)
+				case d.TargetGroup != nil:
+					d.TargetGroup.SetDefaults()
+					errs = append(errs, d.TargetGroup.Validate()...)
+				}
+			}
+			errs = append(errs, spec.Check(docs)...)
+		}
+		if len(errs) > 0 {
+			errs.Sort()
+			for _, e := range errs {
+				fmt.Fprintln(cmd.OutOrStdout(), e.Error())
+			}
+			return fmt.Errorf("validate: %d problem%s in %d document%s", len(errs), plural(len(errs)), len(docs), plural(len(docs)))
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%d document%s valid\n", len(docs), plural(len(docs)))
+		return nil
+	}
+	return cmd
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,93 @@
+package spec
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Load decodes the resource documents of every path: a file, a directory (its
+// *.yaml, *.yml and *.json files in name order, not recursing), or "-" for
+// standard input. Errors from every file are gathered into one ErrorList.
+// Reading the files it is named is the only I/O this package does.
+func Load(paths ...string) ([]Document, error) {
+	return load(os.Stdin, paths...)
+}
+
+// isResourceFile reports whether a directory entry is read by Load.
+func isResourceFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+func load(stdin io.Reader, paths ...string) ([]Document, error) {
+	var (
+		docs []Document
+		errs ErrorList
+	)
+	fail := func(file string, msg string) {
+		errs = append(errs, &Error{Pos: Position{File: file}, Msg: msg})
+	}
+	decode := func(file string, data []byte) {
+		d, err := Decode(file, data)
+		docs = append(docs, d...)
+		if el, ok := err.(ErrorList); ok {
+			errs = append(errs, el...)
+		}
+	}
+	for _, p := range paths {
+		if p == "-" {
+			data, err := io.ReadAll(stdin)
+			if err != nil {
+				fail("<stdin>", "spec: read stdin: "+err.Error())
+				continue
+			}
+			decode("<stdin>", data)
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			fail(p, "spec: load: "+unwrapPath(err))
+			continue
+		}
+		files := []string{p}
+		if info.IsDir() {
+			entries, err := os.ReadDir(p)
+			if err != nil {
+				fail(p, "spec: read directory: "+unwrapPath(err))
+				continue
+			}
+			files = files[:0]
+			for _, e := range entries {
+				if !e.IsDir() && isResourceFile(e.Name()) {
+					files = append(files, filepath.Join(p, e.Name()))
+				}
+			}
+			slices.Sort(files)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				fail(f, "spec: read file: "+unwrapPath(err))
+				continue
+			}
+			decode(f, data)
+		}
+	}
+	return docs, errs.Err()
+}
+
+// unwrapPath drops the path from a *fs.PathError, which the Error's position
+// already names.
+func unwrapPath(err error) string {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

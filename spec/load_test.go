@@ -1,0 +1,52 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "b.yaml"), "kind: TargetGroup\nname: b\n")
+	writeFile(t, filepath.Join(dir, "a.json"), `{"kind": "TargetGroup", "name": "a"}`)
+	writeFile(t, filepath.Join(dir, "c.yml"), "kind: TargetGroup\nname: c\nbogus: 1\n")
+	writeFile(t, filepath.Join(dir, "notes.txt"), "not a resource")
+	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+
+	docs, err := load(strings.NewReader("kind: TargetGroup\nname: s\n"), dir, "-", missing)
+	var names []string
+	for _, d := range docs {
+		names = append(names, d.Name())
+	}
+	if want := []string{"a", "b", "c", "s"}; !slices.Equal(names, want) {
+		t.Errorf("load names = %v, want %v", names, want)
+	}
+	want := []string{
+		filepath.Join(dir, "c.yml") + `:3:1: bogus: unknown field "bogus"`,
+		missing + ": spec: load: no such file or directory",
+	}
+	var got []string
+	if err != nil {
+		got = strings.Split(err.Error(), "\n")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("load errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	if _, err := Load(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Errorf("Load(b.yaml) = %v, want no error", err)
+	}
+}
