@@ -80,7 +80,7 @@ func layer(path string) string {
 }
 
 var (
-	dataPlane    = []string{"balancer", "rules", "health", "accesslog"}
+	dataPlane    = []string{"balancer", "rules", "health", "accesslog", "certs"}
 	controlPlane = []string{"apiserver", "store", "scheduler", "agent", "driver/process", "driver/docker"}
 )
 
@@ -91,6 +91,7 @@ var forbidden = map[string][]string{
 	"rules":     append([]string{"balancer", "health", "discovery", "cmd/gantry"}, controlPlane...),
 	"health":    append([]string{"balancer", "rules", "discovery", "cmd/gantry"}, controlPlane...),
 	"accesslog": append([]string{"balancer", "rules", "health", "cmd/gantry"}, controlPlane...),
+	"certs":     append([]string{"balancer", "rules", "health", "discovery", "cmd/gantry"}, controlPlane...),
 	"balancer":  append([]string{"cmd/gantry", "discovery"}, controlPlane...),
 	"discovery": append([]string{"rules", "balancer", "cmd/gantry"}, controlPlane...),
 	"store":     append([]string{"cmd/gantry", "apiserver", "scheduler", "agent"}, dataPlane...),

@@ -19,6 +19,9 @@ const (
 	AlgorithmRoundRobin               = "round_robin"
 	AlgorithmLeastOutstandingRequests = "least_outstanding_requests"
 	AlgorithmWeightedRandom           = "weighted_random"
+	// AlgorithmFlowHash (TCP groups only) picks a target by hashing the
+	// client's address and port, as NLB's flow hash.
+	AlgorithmFlowHash = "flow_hash"
 )
 
 // Stickiness types.
@@ -196,7 +199,8 @@ type TargetGroup struct {
 	Name string `json:"name" yaml:"name"`
 	// Protocol is HTTP or TCP. Default HTTP.
 	Protocol string `json:"protocol,omitempty" yaml:"protocol,omitempty"`
-	// Algorithm: round_robin (default), least_outstanding_requests or weighted_random.
+	// Algorithm: round_robin (default), least_outstanding_requests or weighted_random;
+	// TCP groups may also use flow_hash.
 	Algorithm string `json:"algorithm,omitempty" yaml:"algorithm,omitempty"`
 	// Targets are static registrations: "host:port" strings or {address, weight} maps.
 	Targets []Target `json:"targets,omitempty" yaml:"targets,omitempty"`

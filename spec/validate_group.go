@@ -21,7 +21,10 @@ func (g *TargetGroup) Validate() ErrorList {
 		c.add("name", "%s", msg)
 	}
 	c.oneOf("protocol", g.Protocol, ProtocolHTTP, ProtocolTCP)
-	c.oneOf("algorithm", g.Algorithm, AlgorithmRoundRobin, AlgorithmLeastOutstandingRequests, AlgorithmWeightedRandom)
+	c.oneOf("algorithm", g.Algorithm, AlgorithmRoundRobin, AlgorithmLeastOutstandingRequests, AlgorithmWeightedRandom, AlgorithmFlowHash)
+	if g.Algorithm == AlgorithmFlowHash && !g.IsTCP() {
+		c.add("algorithm", "flow_hash is only for TCP groups")
+	}
 	g.validateTargets(c)
 	g.validateHealthCheck(c)
 	g.validateStickiness(c)

@@ -134,7 +134,7 @@ func TestTargetGroupValidate(t *testing.T) {
 		{"name", func(g *TargetGroup) { g.Name = "web_1" }, []string{"name: name may only contain A-Z, a-z, 0-9 and '-'"}},
 		{"name too long", func(g *TargetGroup) { g.Name = strings.Repeat("a", 33) }, []string{"name: name is longer than 32 characters"}},
 		{"algorithm", func(g *TargetGroup) { g.Algorithm = "random" }, []string{
-			`algorithm: "random" is not one of round_robin, least_outstanding_requests, weighted_random`}},
+			`algorithm: "random" is not one of round_robin, least_outstanding_requests, weighted_random, flow_hash`}},
 		{"targets", func(g *TargetGroup) {
 			g.Targets = []Target{{Address: "a:0"}, {Address: ":80"}, {Address: "[::1]:80", Weight: 1001}}
 		}, []string{`targets[0]: "a:0" has an invalid port (1..65535)`, `targets[1]: ":80" has no host`, "targets[2].weight: 1001 is out of range 1..1000"}},
