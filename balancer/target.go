@@ -38,6 +38,9 @@ type target struct {
 
 	hc *fasthttp.HostClient
 	up upstream
+	// hijacked holds the target's WebSockets and TCP flows, closed when
+	// the target is dropped.
+	hijacked hijackSet
 
 	// metric children resolved once per target.
 	respTime    prometheus.Observer
@@ -105,7 +108,9 @@ func (t *target) usable(now int64) bool {
 	return !t.draining.Load() && t.status.Available(now)
 }
 
-// close releases the target's idle upstream connections.
+// close releases the target's idle upstream connections and ends its
+// hijacked connections.
 func (t *target) close() {
 	t.hc.CloseIdleConnections()
+	t.hijacked.closeAll()
 }

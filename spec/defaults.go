@@ -33,6 +33,9 @@ const (
 func (l *Listener) SetDefaults() {
 	l.Kind = KindListener
 	l.Protocol = or(l.Protocol, ProtocolHTTP)
+	if l.TerminatesTLS() {
+		l.UnknownSNI = or(l.UnknownSNI, UnknownSNIDefault)
+	}
 	if l.IdleTimeoutSeconds == 0 {
 		l.IdleTimeoutSeconds = l.defaultIdleTimeout()
 	}

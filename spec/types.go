@@ -24,6 +24,12 @@ const (
 	AlgorithmFlowHash = "flow_hash"
 )
 
+// UnknownSNI policies.
+const (
+	UnknownSNIDefault = "default"
+	UnknownSNIReject  = "reject"
+)
+
 // Stickiness types.
 const (
 	StickinessLBCookie  = "lb_cookie"
@@ -54,6 +60,11 @@ type Listener struct {
 	Certificates []Certificate `json:"certificates,omitempty" yaml:"certificates,omitempty"`
 	// ACME obtains certificates automatically instead of Certificates.
 	ACME *ACME `json:"acme,omitempty" yaml:"acme,omitempty"`
+	// UnknownSNI says what an HTTPS or TLS listener does with a client hello
+	// naming a server none of its certificates covers: "default" serves the
+	// first certificate (as ALB), "reject" fails the handshake with an
+	// unrecognized_name alert. Default "default" (Gantry extension).
+	UnknownSNI string `json:"unknownSni,omitempty" yaml:"unknownSni,omitempty"`
 	// IdleTimeoutSeconds closes a client connection idle this long; it also bounds the
 	// wait for a target's response unless the group sets its own. 1..4000, default 60
 	// (350 for TCP and TLS listeners, as NLB).

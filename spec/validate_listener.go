@@ -74,7 +74,11 @@ func (l *Listener) Validate() ErrorList {
 }
 
 func (l *Listener) validateTLS(c *checker) {
+	c.oneOf("unknownSni", l.UnknownSNI, UnknownSNIDefault, UnknownSNIReject)
 	if !l.TerminatesTLS() {
+		if l.UnknownSNI != "" && l.UnknownSNI != UnknownSNIDefault {
+			c.add("unknownSni", "unknownSni is only for HTTPS and TLS listeners")
+		}
 		if len(l.Certificates) > 0 {
 			c.add("certificates", "certificates are only for HTTPS and TLS listeners")
 		}
