@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -102,7 +104,13 @@ func (c *Client) ApplyFiles(ctx context.Context, files []File) ([]store.Result, 
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range files {
-		w, err := mw.CreateFormFile("file", f.Name)
+		h := make(textproto.MIMEHeader)
+		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": f.Name}))
+		h.Set("Content-Type", "application/octet-stream")
+		if f.Dir != "" {
+			h.Set(dirHeader, f.Dir)
+		}
+		w, err := mw.CreatePart(h)
 		if err != nil {
 			return nil, fmt.Errorf("apiserver: client: apply: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -62,7 +63,14 @@ type Status struct {
 type File struct {
 	Name string
 	Data []byte
+	// Dir is the absolute directory the file was read from on the client
+	// (multipart header Gantry-Dir); relative certificate paths in the
+	// documents are resolved against it. Empty: left as written.
+	Dir string
 }
+
+// dirHeader carries File.Dir in a multipart part.
+const dirHeader = "Gantry-Dir"
 
 // readFiles returns the files of an apply body: each part of a
 // multipart/form-data body (named by its file name), otherwise the whole body
@@ -78,7 +86,7 @@ func readFiles(r *http.Request) ([]File, error) {
 		if name == "" {
 			name = "request"
 		}
-		return []File{{name, data}}, nil
+		return []File{{Name: name, Data: data}}, nil
 	}
 	mr := multipart.NewReader(r.Body, params["boundary"])
 	var files []File
@@ -95,7 +103,7 @@ func readFiles(r *http.Request) ([]File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("apiserver: read multipart body: %w", err)
 		}
-		files = append(files, File{name, data})
+		files = append(files, File{Name: name, Data: data, Dir: part.Header.Get(dirHeader)})
 	}
 }
 
@@ -116,6 +124,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	)
 	for _, f := range files {
 		d, err := spec.Decode(f.Name, f.Data)
+		if filepath.IsAbs(f.Dir) {
+			spec.ResolvePaths(d, f.Dir)
+		}
 		docs = append(docs, d...)
 		var el spec.ErrorList
 		switch {

@@ -130,7 +130,7 @@ func TestApply(t *testing.T) {
 			t.Errorf("Apply()[%d] = %v, want %v", i, res[i], want[i])
 		}
 	}
-	res, err = f.client.ApplyFiles(ctx, []File{{"a.yaml", []byte(resources)}})
+	res, err = f.client.ApplyFiles(ctx, []File{{Name: "a.yaml", Data: []byte(resources)}})
 	if err != nil || res[0].Action != store.ActionUnchanged {
 		t.Errorf("ApplyFiles(same) = %v, %v; want unchanged", res, err)
 	}
@@ -159,8 +159,8 @@ func TestApplyLocatedErrors(t *testing.T) {
 			name: "missing group in second of two files",
 			send: func() error {
 				_, err := f.client.ApplyFiles(testCtx(t), []File{
-					{"one.yaml", []byte("kind: TargetGroup\nname: ok\n")},
-					{"two.yaml", []byte("kind: Listener\nname: l2\nport: 9090\ndefaultAction:\n  forward: {targetGroup: nope}\n")},
+					{Name: "one.yaml", Data: []byte("kind: TargetGroup\nname: ok\n")},
+					{Name: "two.yaml", Data: []byte("kind: Listener\nname: l2\nport: 9090\ndefaultAction:\n  forward: {targetGroup: nope}\n")},
 				})
 				return err
 			},
@@ -366,5 +366,24 @@ func TestServe(t *testing.T) {
 	nodes, err := c.Nodes(testCtx(t))
 	if err != nil || len(nodes) != 1 || nodes[0].Address != ln.Addr().String() || nodes[0].Roles[0] != "server" {
 		t.Errorf("Nodes() = %+v, %v; want this node at %s", nodes, err, ln.Addr())
+	}
+}
+
+// TestApplyFilesResolvesCertificatePaths: a relative certificate path is
+// resolved against the directory the client read the file from.
+func TestApplyFilesResolvesCertificatePaths(t *testing.T) {
+	f := newFixture(t, nil)
+	doc := "kind: Listener\nname: secure\nport: 8443\nprotocol: HTTPS\n" +
+		"certificates: [{certFile: tls/site.crt, keyFile: tls/site.key}]\n" +
+		"defaultAction: {fixedResponse: {statusCode: 200}}\n"
+	if _, err := f.client.ApplyFiles(testCtx(t), []File{{Name: "l.yaml", Data: []byte(doc), Dir: "/srv/app"}}); err != nil {
+		t.Fatalf("ApplyFiles() = %v", err)
+	}
+	l := f.store.Snapshot().Listeners["secure"]
+	if l == nil {
+		t.Fatal("listener secure was not stored")
+	}
+	if got := l.Certificates[0].CertFile; got != "/srv/app/tls/site.crt" {
+		t.Errorf("certFile = %q, want /srv/app/tls/site.crt", got)
 	}
 }

@@ -36,6 +36,9 @@ func load(stdin io.Reader, paths ...string) ([]Document, error) {
 	}
 	decode := func(file string, data []byte) {
 		d, err := Decode(file, data)
+		if file != "<stdin>" {
+			ResolvePaths(d, filepath.Dir(file))
+		}
 		docs = append(docs, d...)
 		if el, ok := err.(ErrorList); ok {
 			errs = append(errs, el...)
@@ -90,4 +93,29 @@ func unwrapPath(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// ResolvePaths makes the relative certificate paths of docs relative to dir,
+// the directory of the file they came from (as Compose and kubectl do), and
+// absolute, so that a document means the same files whatever directory the
+// server or the client runs in.
+func ResolvePaths(docs []Document, dir string) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return
+	}
+	for _, d := range docs {
+		if d.Listener == nil {
+			continue
+		}
+		for i := range d.Listener.Certificates {
+			c := &d.Listener.Certificates[i]
+			if c.CertFile != "" && !filepath.IsAbs(c.CertFile) {
+				c.CertFile = filepath.Join(abs, c.CertFile)
+			}
+			if c.KeyFile != "" && !filepath.IsAbs(c.KeyFile) {
+				c.KeyFile = filepath.Join(abs, c.KeyFile)
+			}
+		}
+	}
 }

@@ -50,3 +50,32 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(b.yaml) = %v, want no error", err)
 	}
 }
+
+// TestLoadResolvesCertificatePaths: relative certificate paths name files
+// beside the document, whatever the working directory.
+func TestLoadResolvesCertificatePaths(t *testing.T) {
+	dir := t.TempDir()
+	doc := "kind: Listener\nname: tls\nport: 8443\nprotocol: HTTPS\n" +
+		"certificates: [{certFile: tls/a.crt, keyFile: /etc/k.key}]\n" +
+		"defaultAction: {fixedResponse: {statusCode: 200}}\n"
+	writeFile(t, filepath.Join(dir, "l.yaml"), doc)
+	docs, err := Load(filepath.Join(dir, "l.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := docs[0].Listener.Certificates[0]
+	if want := filepath.Join(dir, "tls", "a.crt"); c.CertFile != want {
+		t.Errorf("certFile = %q, want %q", c.CertFile, want)
+	}
+	if c.KeyFile != "/etc/k.key" {
+		t.Errorf("keyFile = %q, want the absolute path unchanged", c.KeyFile)
+	}
+	// From stdin there is no directory: the path stays as written.
+	docs, err = load(strings.NewReader(doc), "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := docs[0].Listener.Certificates[0].CertFile; got != "tls/a.crt" {
+		t.Errorf("certFile from stdin = %q, want tls/a.crt", got)
+	}
+}

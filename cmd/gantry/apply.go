@@ -85,7 +85,8 @@ func readResourceFiles(stdin io.Reader, paths []string) ([]apiserver.File, error
 			if err != nil {
 				return nil, fmt.Errorf("apply: %w", err)
 			}
-			out = append(out, apiserver.File{Name: n, Data: data})
+			dir, _ := filepath.Abs(filepath.Dir(n))
+			out = append(out, apiserver.File{Name: n, Data: data, Dir: dir})
 		}
 	}
 	return out, nil
