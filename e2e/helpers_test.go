@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 		} else {
 			gantryBin = bin
 		}
+		defer removeImage()
 		return m.Run()
 	}())
 }
