@@ -103,3 +103,41 @@ func FuzzMatchName(f *testing.F) {
 		}
 	})
 }
+
+func benchFileState() *fileState {
+	f := &fileState{listener: "web"}
+	certs := []*tls.Certificate{leafCert("a.example.com")}
+	for i := 0; i < 1000; i++ {
+		certs = append(certs, leafCert(strings.Repeat("x", i%7+1)+string(rune('a'+i%26))+".example.org"))
+	}
+	certs = append(certs, leafCert("*.example.com"))
+	f.set.Store(newCertSet(certs))
+	return f
+}
+
+func TestGetCertificateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	f := benchFileState()
+	hello := &tls.ClientHelloInfo{ServerName: "shop.example.com"}
+	n := testing.AllocsPerRun(100, func() {
+		if c, _ := f.getCertificate(hello); c == nil {
+			t.Fatal("no certificate")
+		}
+	})
+	if n != 0 {
+		t.Errorf("getCertificate allocates %v times per handshake", n)
+	}
+}
+
+func BenchmarkGetCertificate(b *testing.B) {
+	f := benchFileState()
+	hello := &tls.ClientHelloInfo{ServerName: "shop.example.com"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c, _ := f.getCertificate(hello); c == nil {
+			b.Fatal("no certificate")
+		}
+	}
+}
