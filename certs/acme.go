@@ -140,7 +140,10 @@ func (p *Provider) newACMEListener(listener string, reject bool, a *spec.ACME) (
 // challenges, then the domain's certificate, obtained on first use.
 func (a *acmeListener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == alpnACME {
-		return a.m.mgr.GetCertificate(hello) // the CA validating tls-alpn-01
+		// The CA validating tls-alpn-01: autocert answers with the token
+		// certificate of the name asked for. Never substitute the default
+		// domain here, and never count a missing token as an ACME error.
+		return a.m.mgr.GetCertificate(hello)
 	}
 	name := normalizeName(hello.ServerName)
 	if _, ok := a.domains[name]; !ok {
