@@ -30,7 +30,7 @@ type testCA struct {
 	pool *x509.CertPool
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -65,7 +65,7 @@ var serial struct {
 
 // issue returns a PEM certificate (leaf then CA) and key for names, with
 // common name cn so that tests can tell which certificate was served.
-func (ca *testCA) issue(t *testing.T, cn string, names []string, notAfter time.Time) (certPEM, keyPEM []byte) {
+func (ca *testCA) issue(t testing.TB, cn string, names []string, notAfter time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -97,7 +97,7 @@ func (ca *testCA) issue(t *testing.T, cn string, names []string, notAfter time.T
 	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-func (ca *testCA) issueFor(t *testing.T, cn string, names ...string) (certPEM, keyPEM []byte) {
+func (ca *testCA) issueFor(t testing.TB, cn string, names ...string) (certPEM, keyPEM []byte) {
 	return ca.issue(t, cn, names, time.Now().Add(12*time.Hour))
 }
 

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -117,6 +118,11 @@ func checkCertPEM(data []byte) error {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
+			// A file cut short after its first block would otherwise serve
+			// the leaf without its chain, which clients reject.
+			if bytes.Contains(rest, []byte("-----BEGIN")) {
+				return fmt.Errorf("truncated or malformed PEM block after %d certificate(s)", n)
+			}
 			break
 		}
 		if b.Type != "CERTIFICATE" {

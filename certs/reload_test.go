@@ -144,6 +144,7 @@ func TestLoadErrors(t *testing.T) {
 	c2, _ := ca.issueFor(t, "other", "other.example.com")
 	writeFile(t, filepath.Join(dir, "other.crt"), c2)
 	writeFile(t, filepath.Join(dir, "garbage.crt"), []byte("not a certificate\n"))
+	writeFile(t, filepath.Join(dir, "cut.crt"), c[:len(c)*3/4]) // leaf complete, CA certificate cut
 	expired, ek := ca.issue(t, "expired", []string{"old.example.com"}, time.Now().Add(-time.Hour))
 	writePair(t, dir, "expired", expired, ek)
 
@@ -158,6 +159,8 @@ func TestLoadErrors(t *testing.T) {
 			"certs: listener web: certificates[0]: load nope.key: open "},
 		{"not pem", []spec.Certificate{{CertFile: "garbage.crt", KeyFile: "good.key"}},
 			"certs: listener web: certificates[0]: load garbage.crt: no CERTIFICATE PEM block found"},
+		{"chain cut short", []spec.Certificate{{CertFile: "cut.crt", KeyFile: "good.key"}},
+			"certs: listener web: certificates[0]: load cut.crt: truncated or malformed PEM block after 1 certificate(s)"},
 		{"key as cert", []spec.Certificate{{CertFile: "good.key", KeyFile: "good.key"}},
 			"certs: listener web: certificates[0]: load good.key: no CERTIFICATE PEM block found"},
 		{"key mismatch", []spec.Certificate{{CertFile: "other.crt", KeyFile: "good.key"}},
