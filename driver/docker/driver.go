@@ -28,6 +28,10 @@ type Driver struct {
 	final map[string]driver.Status
 	// starting holds the ids whose Start is under way.
 	starting map[string]bool
+	// stopping holds the ids Stop was called for (until Remove), so that a
+	// status read between the container's exit and its removal already says
+	// ReasonStopped.
+	stopping map[string]bool
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -44,6 +48,7 @@ func New(cfg Config) (*Driver, error) {
 		log:      cfg.Logger.With("component", "driver/docker"),
 		final:    make(map[string]driver.Status),
 		starting: make(map[string]bool),
+		stopping: make(map[string]bool),
 	}, nil
 }
 
@@ -100,7 +105,7 @@ func (d *Driver) start(ctx context.Context, t driver.Task) (driver.Status, error
 	}
 	c, err := d.eng.Inspect(ctx, id)
 	if err != nil {
-		// The container runs; the agent learns its ports from Status.
+		d.removeQuietly(id, log) // the contract: a failed Start leaves nothing
 		return driver.Status{}, fmt.Errorf("inspect: %w", err)
 	}
 	st := statusOf(t.ID, c)
@@ -170,18 +175,20 @@ func (d *Driver) Stop(ctx context.Context, id string, timeout time.Duration) err
 		return fmt.Errorf("driver/docker: stop %s: %w", id, err)
 	}
 	wasRunning := statusOf(id, c).State != driver.StateStopped
+	if wasRunning {
+		d.mu.Lock()
+		d.stopping[id] = true
+		d.mu.Unlock()
+	}
 	if err := d.eng.Stop(ctx, c.ID, timeout); err != nil && !errors.Is(err, ErrNoSuchContainer) {
 		return fmt.Errorf("driver/docker: stop %s: %w", id, err)
 	}
 	if after, err := d.eng.Inspect(ctx, c.ID); err == nil {
 		c = after
 	}
-	st := statusOf(id, c)
+	st := d.statusOf(id, c)
 	if st.State != driver.StateStopped {
 		return fmt.Errorf("driver/docker: stop %s: container is still %s", id, c.Status)
-	}
-	if wasRunning && !c.OOMKilled {
-		st.Reason = driver.ReasonStopped
 	}
 	d.mu.Lock()
 	d.final[id] = st
@@ -208,7 +215,20 @@ func (d *Driver) Status(ctx context.Context, id string) (driver.Status, error) {
 	if err != nil {
 		return driver.Status{}, fmt.Errorf("driver/docker: status %s: %w", id, err)
 	}
-	return statusOf(id, c), nil
+	return d.statusOf(id, c), nil
+}
+
+// statusOf is statusOf with the reason ReasonStopped for a container that
+// exited after Stop asked it to (an OOM kill keeps its own reason).
+func (d *Driver) statusOf(id string, c Container) driver.Status {
+	st := statusOf(id, c)
+	d.mu.Lock()
+	stopping := d.stopping[id]
+	d.mu.Unlock()
+	if st.State == driver.StateStopped && stopping && !c.OOMKilled {
+		st.Reason = driver.ReasonStopped
+	}
+	return st
 }
 
 // Wait blocks until the task's container is not running.
@@ -237,6 +257,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	}
 	d.mu.Lock()
 	delete(d.final, id)
+	delete(d.stopping, id)
 	d.mu.Unlock()
 	return nil
 }
