@@ -32,8 +32,10 @@ type Driver interface {
 	// task's StopTimeout). It returns when the task is stopped; stopping a
 	// stopped task is a no-op. The final status (exit code, reason
 	// ReasonStopped unless the task had already exited) stays readable
-	// through Status and Wait until Remove. Cancelling ctx abandons the wait,
-	// not the kill: the task is still killed when its timeout runs out.
+	// through Status and Wait until Remove. The docker driver removes the
+	// container (and its logs) once it has stopped. Cancelling ctx abandons
+	// the wait; the process driver still kills the task when its timeout
+	// runs out.
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 
 	// Status returns the task's current status. It may do I/O (the docker
@@ -64,9 +66,10 @@ type Driver interface {
 	// reader. Logs of a removed task are gone.
 	Logs(ctx context.Context, id string, stream Stream) (io.ReadCloser, error)
 
-	// Close releases the driver. Tasks that can outlive the agent (docker
-	// containers) keep running; tasks that cannot (processes) are stopped.
-	// Close waits for every goroutine the driver started.
+	// Close releases the driver; call it exactly once, when the agent ends.
+	// Tasks that can outlive the agent (docker containers) keep running;
+	// tasks that cannot (processes) are stopped. Close waits for every
+	// goroutine the driver started.
 	Close(ctx context.Context) error
 }
 

@@ -29,13 +29,16 @@ var ErrClosed = errors.New("driver/process: driver is closed")
 // Driver runs tasks as host processes. Create it with New; it is safe for
 // concurrent use.
 type Driver struct {
-	cfg Config
-	log *slog.Logger
-	wg  sync.WaitGroup // one supervisor per started task
+	cfg   Config
+	log   *slog.Logger
+	spawn *spawner
+	wg    sync.WaitGroup // one per launch and supervisor; the spawner's users
 
 	mu     sync.Mutex
 	tasks  map[string]*task
 	closed bool
+
+	closeOnce sync.Once
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -52,6 +55,7 @@ func New(cfg Config) (*Driver, error) {
 	return &Driver{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "driver/process"),
+		spawn: newSpawner(),
 		tasks: make(map[string]*task),
 	}, nil
 }
@@ -75,7 +79,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.Task) (driver.Status, er
 	}
 	spec = cloneTask(spec)
 	dir := filepath.Join(d.cfg.DataDir, "tasks", dirName(spec.ID))
-	t := newTask(spec, dir, d.log.With("task_id", spec.ID))
+	t := newTask(spec, dir, d.log.With("task_id", spec.ID), d.spawn.start)
 
 	d.mu.Lock()
 	switch {
@@ -140,7 +144,7 @@ func (d *Driver) launch(t *task, argv []string) error {
 	// Own process group: Stop signals the whole tree. Pdeathsig: the task
 	// dies with the agent (see Recover for its children).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	err = d.spawn.start(cmd)
 	for _, f := range files {
 		_ = f.Close() // the child has its copies
 	}
@@ -308,6 +312,7 @@ func (d *Driver) Close(ctx context.Context) error {
 		}
 	}
 	d.wg.Wait()
+	d.closeOnce.Do(d.spawn.stop)
 	return err
 }
 

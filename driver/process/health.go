@@ -90,7 +90,10 @@ func (t *task) check(ctx context.Context, hc driver.HealthCheck) bool {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err := t.spawn(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if err != nil && !errors.As(err, new(*exec.ExitError)) {
 		t.log.Debug("health check did not run", "err", err)
 	}

@@ -30,6 +30,8 @@ type task struct {
 	spec driver.Task
 	dir  string
 	log  *slog.Logger
+	// spawn starts a process with Pdeathsig (see spawner).
+	spawn func(*exec.Cmd) error
 	// done is closed once the task is stopped and status is final.
 	done chan struct{}
 
@@ -48,12 +50,13 @@ type task struct {
 	env      []string // the task's environment, for health checks
 }
 
-func newTask(spec driver.Task, dir string, log *slog.Logger) *task {
+func newTask(spec driver.Task, dir string, log *slog.Logger, spawn func(*exec.Cmd) error) *task {
 	return &task{
-		spec: spec,
-		dir:  dir,
-		log:  log,
-		done: make(chan struct{}),
+		spec:  spec,
+		dir:   dir,
+		log:   log,
+		spawn: spawn,
+		done:  make(chan struct{}),
 		status: driver.Status{
 			ID:     spec.ID,
 			State:  driver.StatePending,
