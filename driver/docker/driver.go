@@ -161,9 +161,11 @@ func (d *Driver) finalStatus(id string) (driver.Status, bool) {
 	return st, ok
 }
 
-// Stop stops the task's container (SIGTERM, SIGKILL after timeout, zero
-// meaning the task's StopTimeout recorded in the container), keeps its final
-// status and removes the container.
+// Stop stops the task's container (its stop signal, SIGKILL after timeout,
+// zero meaning the task's StopTimeout recorded in the container; Docker counts
+// whole seconds, so a timeout is rounded up), keeps its final status and
+// removes the container. If ctx ends first, the engine decides whether the
+// stop goes on; a later Stop or Remove finishes the job.
 func (d *Driver) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	c, err := d.inspect(ctx, id)
 	if errors.Is(err, driver.ErrNotFound) {

@@ -123,6 +123,9 @@ func (t *task) snapshot() driver.Status {
 	st := t.status
 	st.HostPorts = maps.Clone(st.HostPorts)
 	st.Health = t.health.value()
+	if st.State == driver.StateStopped {
+		st.Health = driver.HealthUnknown // as the docker driver: no check runs
+	}
 	return st
 }
 
