@@ -25,6 +25,11 @@ type Config struct {
 	// which lets a container use idle cpu beyond its reservation. Default
 	// false, as ECS.
 	CPUHardLimit bool
+	// Node is this node's name. When set, containers get the label
+	// gantry.node=Node and Recover adopts only those, so that several agents
+	// sharing one engine (a dev cluster on one host) do not adopt each
+	// other's tasks. Default empty: every managed container is this node's.
+	Node string
 	// NamePrefix prefixes container names: the name is NamePrefix followed
 	// by the escaped task id. Default "gantry-".
 	NamePrefix string

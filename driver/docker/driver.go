@@ -264,10 +264,16 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// Recover adopts the containers labelled gantry.managed=true, running or
-// stopped: they are the tasks of a previous run of the agent.
+// Recover adopts the containers labelled gantry.managed=true (and
+// gantry.node=Config.Node when set), running or stopped: they are the tasks
+// of a previous run of the agent. A container found in state pending was
+// created but never started (the agent died in between): Remove it.
 func (d *Driver) Recover(ctx context.Context) ([]driver.Recovered, error) {
-	ids, err := d.eng.List(ctx, map[string]string{LabelManaged: "true"})
+	labels := map[string]string{LabelManaged: "true"}
+	if d.cfg.Node != "" {
+		labels[LabelNode] = d.cfg.Node
+	}
+	ids, err := d.eng.List(ctx, labels)
 	if err != nil {
 		return nil, fmt.Errorf("driver/docker: recover: %w", err)
 	}

@@ -210,6 +210,20 @@ func TestRecoverAdoptsManagedContainers(t *testing.T) {
 	if _, err := f.Create(testCtx(t), ContainerSpec{Name: "unrelated", Image: "other:1"}); err != nil {
 		t.Fatal(err)
 	}
+	// Another node's task on the same engine.
+	other, err := New(Config{Engine: f, Node: "node-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Start(testCtx(t), webTask("b")); err != nil {
+		t.Fatal(err)
+	}
+	if f.specs[len(f.specs)-1].Labels[LabelNode] != "node-b" {
+		t.Errorf("labels = %v, want gantry.node=node-b", f.specs[len(f.specs)-1].Labels)
+	}
+	if got, _ := other.Recover(testCtx(t)); len(got) != 1 || got[0].ID != "b" {
+		t.Errorf("node-b's Recover = %+v, want only its own task b", got)
+	}
 	// A new driver, as after an agent restart.
 	d2, err := New(Config{Engine: f})
 	if err != nil {
@@ -219,10 +233,13 @@ func TestRecoverAdoptsManagedContainers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
-	if len(got) != 1 {
-		t.Fatalf("Recover = %+v, want the one managed container", got)
+	if len(got) != 2 {
+		t.Fatalf("Recover = %+v, want the two managed containers", got)
 	}
 	r := got[0]
+	if r.ID != "a" {
+		r = got[1]
+	}
 	if r.ID != "a" || r.Family != "web" || r.Revision != 3 || r.Container != "app" || r.Status.State != driver.StateRunning || r.Status.HostPorts[8080] == 0 {
 		t.Errorf("recovered = %+v", r)
 	}

@@ -16,6 +16,7 @@ const (
 	LabelFamily    = "gantry.family"
 	LabelRevision  = "gantry.revision"
 	LabelContainer = "gantry.container"
+	LabelNode      = "gantry.node" // set when Config.Node is
 )
 
 // containerName maps a task id to a container name: Docker accepts
@@ -52,6 +53,9 @@ func (d *Driver) containerSpec(t driver.Task) ContainerSpec {
 		},
 		MemoryBytes: int64(t.MemoryMiB) << 20,
 		StopTimeout: t.StopTimeoutOrDefault(),
+	}
+	if d.cfg.Node != "" {
+		s.Labels[LabelNode] = d.cfg.Node
 	}
 	for k, v := range t.Env {
 		s.Env = append(s.Env, k+"="+v)
