@@ -96,11 +96,17 @@ func (d *Driver) start(ctx context.Context, t driver.Task) (driver.Status, error
 		return driver.Status{}, driver.ErrExists
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return driver.Status{}, err
+		}
 		return driver.Status{}, &driver.TaskError{Reason: driver.ReasonCannotStart + ": create: " + err.Error(), Err: err}
 	}
 	log := d.log.With("task_id", t.ID, "container_id", shortID(id))
 	if err := d.eng.Start(ctx, id); err != nil {
 		d.removeQuietly(id, log)
+		if ctx.Err() != nil {
+			return driver.Status{}, err // the caller gave up; not the task's fault
+		}
 		return driver.Status{}, &driver.TaskError{Reason: driver.ReasonCannotStart + ": " + err.Error(), Err: err}
 	}
 	c, err := d.eng.Inspect(ctx, id)
