@@ -32,7 +32,9 @@ type Driver struct {
 	cfg   Config
 	log   *slog.Logger
 	spawn *spawner
-	wg    sync.WaitGroup // one per launch and supervisor; the spawner's users
+	// portMu serialises picking host ports (see reservePorts).
+	portMu sync.Mutex
+	wg     sync.WaitGroup // one per launch and supervisor; the spawner's users
 
 	mu     sync.Mutex
 	tasks  map[string]*task
@@ -121,7 +123,7 @@ func (d *Driver) launch(t *task, argv []string) error {
 	if err := os.WriteFile(filepath.Join(t.dir, "id"), []byte(t.spec.ID), 0o640); err != nil {
 		return fmt.Errorf("task dir: %w", err)
 	}
-	ports, err := pickPorts(d.cfg.HostIP, t.spec.PortMappings)
+	ports, err := d.reservePorts(t)
 	if err != nil {
 		return err
 	}
@@ -197,6 +199,40 @@ func (d *Driver) openStreams(dir string) ([]stream, []*os.File, error) {
 		files = append(files, w)
 	}
 	return streams, files, nil
+}
+
+// reservePorts picks the task's host ports and records them on it at once, so
+// that a concurrent start does not pick them too.
+func (d *Driver) reservePorts(t *task) (map[int]int, error) {
+	d.portMu.Lock()
+	defer d.portMu.Unlock()
+	ports, err := pickPorts(d.cfg.HostIP, t.spec.PortMappings, d.portsInUse())
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.status.HostPorts = ports
+	t.mu.Unlock()
+	return ports, nil
+}
+
+// portsInUse returns the host ports of the tasks that are not stopped.
+func (d *Driver) portsInUse() map[int]bool {
+	d.mu.Lock()
+	tasks := make([]*task, 0, len(d.tasks))
+	for _, t := range d.tasks {
+		tasks = append(tasks, t)
+	}
+	d.mu.Unlock()
+	used := map[int]bool{}
+	for _, t := range tasks {
+		if st := t.snapshot(); st.State != driver.StateStopped {
+			for _, hp := range st.HostPorts {
+				used[hp] = true
+			}
+		}
+	}
+	return used
 }
 
 // get returns the task with id, or driver.ErrNotFound.

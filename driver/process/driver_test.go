@@ -353,3 +353,44 @@ func TestRecoverKillsWhatACrashedAgentLeft(t *testing.T) {
 		t.Errorf("stale task dir: %v, want it removed", err)
 	}
 }
+
+func TestConcurrentStartsAndStops(t *testing.T) {
+	d := newDriver(t, Config{})
+	const n = 8
+	errs := make(chan error, 2*n)
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("c-%d", i))
+	}
+	for _, id := range ids {
+		go func() {
+			_, err := d.Start(testCtx(t), driver.Task{ID: id, Command: []string{"sleep", "300"},
+				PortMappings: []driver.PortMapping{{ContainerPort: 80}}, StopTimeout: 5 * time.Second})
+			errs <- err
+		}()
+	}
+	ports := map[int]string{}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+	}
+	for _, id := range ids {
+		st, err := d.Status(testCtx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other, dup := ports[st.HostPorts[80]]; dup {
+			t.Errorf("%s and %s got the same host port %d", id, other, st.HostPorts[80])
+		}
+		ports[st.HostPorts[80]] = id
+	}
+	for _, id := range ids {
+		go func() { errs <- d.Stop(testCtx(t), id, 0) }()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}
+}

@@ -14,10 +14,12 @@ import (
 )
 
 // pickPorts returns the host port of each mapping: its HostPort when set, else
-// a free port found by binding port 0 on hostIP. Every listener is held until
-// all ports are picked, so two mappings never get the same port; they are
-// released before the task starts (see the package doc for the race).
-func pickPorts(hostIP string, mappings []driver.PortMapping) (map[int]int, error) {
+// a free port found by binding port 0 on hostIP that is not in taken (the
+// ports of the driver's other tasks, which may not listen yet). Every
+// listener is held until all ports are picked, so two mappings never get the
+// same port; they are released before the task starts (see the package doc
+// for the race).
+func pickPorts(hostIP string, mappings []driver.PortMapping, taken map[int]bool) (map[int]int, error) {
 	ports := make(map[int]int, len(mappings))
 	var held []io.Closer
 	defer func() {
@@ -30,30 +32,45 @@ func pickPorts(hostIP string, mappings []driver.PortMapping) (map[int]int, error
 			ports[pm.ContainerPort] = pm.HostPort
 			continue
 		}
-		addr := net.JoinHostPort(hostIP, "0")
-		var c io.Closer
-		var a net.Addr
-		if pm.Proto() == "udp" {
-			pc, err := net.ListenPacket("udp", addr)
+		for attempt := 0; ; attempt++ {
+			c, port, err := bindFree(hostIP, pm.Proto())
 			if err != nil {
-				return nil, fmt.Errorf("free udp port on %s: %w", hostIP, err)
+				return nil, err
 			}
-			c, a = pc, pc.LocalAddr()
-		} else {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return nil, fmt.Errorf("free tcp port on %s: %w", hostIP, err)
+			held = append(held, c) // a taken port stays held: no retry gets it again
+			if !taken[port] || attempt == 20 {
+				ports[pm.ContainerPort] = port
+				break
 			}
-			c, a = ln, ln.Addr()
 		}
-		held = append(held, c)
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		ports[pm.ContainerPort] = int(ap.Port())
 	}
 	return ports, nil
+}
+
+// bindFree binds port 0 on hostIP and returns the listener and its port.
+func bindFree(hostIP, proto string) (io.Closer, int, error) {
+	addr := net.JoinHostPort(hostIP, "0")
+	var c io.Closer
+	var a net.Addr
+	if proto == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, 0, fmt.Errorf("free udp port on %s: %w", hostIP, err)
+		}
+		c, a = pc, pc.LocalAddr()
+	} else {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, 0, fmt.Errorf("free tcp port on %s: %w", hostIP, err)
+		}
+		c, a = ln, ln.Addr()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		_ = c.Close()
+		return nil, 0, fmt.Errorf("free port: %w", err)
+	}
+	return c, int(ap.Port()), nil
 }
 
 // taskEnv builds the task's environment (see the package doc): base PATH and
