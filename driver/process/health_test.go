@@ -81,7 +81,7 @@ func TestHealthCheckStartPeriodAndTimeout(t *testing.T) {
 			// Counts its runs, then hangs past the timeout: a failure.
 			Command:     []string{"CMD", "/bin/sh", "-c", "echo run >> runs; sleep 300"},
 			Interval:    10 * time.Millisecond,
-			Timeout:     30 * time.Millisecond,
+			Timeout:     500 * time.Millisecond,
 			StartPeriod: time.Hour,
 			Retries:     1,
 		},
