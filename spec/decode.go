@@ -163,7 +163,7 @@ func decodeRoot(file string, n *yaml.Node) ([]Document, ErrorList) {
 	}
 	d, errs := decodeResource(file, kind, n)
 	d.Pos = pos
-	d.Warnings = append(warns, d.Warnings...)
+	d.Warnings = Warnings([]Document{{Warnings: append(warns, d.Warnings...)}})
 	return []Document{d}, errs
 }
 
@@ -201,6 +201,11 @@ func decodeResource(file, kind string, n *yaml.Node) (Document, ErrorList) {
 		res = d.Service
 	}
 	w.value(n, reflect.ValueOf(res).Elem(), "")
+	// ECS documents recognised by their keys carry no kind: record it, so
+	// that they encode as Gantry documents.
+	if f := reflect.ValueOf(res).Elem().FieldByName("Kind"); f.String() == "" {
+		f.SetString(kind)
+	}
 	res.setPositions(Position{File: file, Line: n.Line, Column: n.Column}, w.positions)
 	errs := w.errs
 	for _, e := range res.Validate() {
