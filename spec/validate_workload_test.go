@@ -89,7 +89,9 @@ func TestServiceValidate(t *testing.T) {
 		{"revision and arn", func(s *Service) { s.TaskDefinition = "arn:aws:ecs:us-east-1:1:task-definition/web:3" }, nil},
 		{"bad revision", func(s *Service) { s.TaskDefinition = "web:0" }, []string{`taskDefinition: "web:0" is not family, family:revision or a task-definition ARN`}},
 		{"desired count", func(s *Service) { s.DesiredCount = ptr(-1) }, []string{"desiredCount: -1 is out of range 0..10000"}},
-		{"target group name as arn", func(s *Service) { s.LoadBalancers[0] = LoadBalancer{TargetGroupARN: "web", ContainerName: "web", ContainerPort: 8080} }, nil},
+		{"target group name as arn", func(s *Service) {
+			s.LoadBalancers[0] = LoadBalancer{TargetGroupARN: "web", ContainerName: "web", ContainerPort: 8080}
+		}, nil},
 		{"both group fields", func(s *Service) { s.LoadBalancers[0].TargetGroupARN = "web" },
 			[]string{"loadBalancers[0].targetGroupArn: set targetGroup or targetGroupArn, not both"}},
 		{"no group", func(s *Service) { s.LoadBalancers[0].TargetGroup = "" }, []string{"loadBalancers[0].targetGroup: targetGroup is required"}},
