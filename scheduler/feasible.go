@@ -186,14 +186,7 @@ func (p *planner) rejections(c *placeCtx, count int) Unplaced {
 		u.Rejections = append(u.Rejections, Rejection{Node: n.node.Name, Check: checkNames[ch], Reason: c.reason(ch, n.node)})
 		if ch > best {
 			best = ch
-			u.Closest = &u.Rejections[len(u.Rejections)-1]
-		}
-	}
-	if u.Closest != nil { // the slice may have moved since
-		for i := range u.Rejections {
-			if u.Rejections[i].Node == u.Closest.Node {
-				u.Closest = &u.Rejections[i]
-			}
+			u.Closest = u.Rejections[len(u.Rejections)-1]
 		}
 	}
 	return u

@@ -57,8 +57,9 @@ type Unplaced struct {
 	Count   int
 	// Rejections holds one entry per node: the first check it failed.
 	Rejections []Rejection
-	// Closest is the node that passed the most checks.
-	Closest *Rejection
+	// Closest is the node that passed the most checks (the first in name
+	// order among equals); its Node is empty when there is no node at all.
+	Closest Rejection
 }
 
 // Rejection is one node a task could not be placed on.

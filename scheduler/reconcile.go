@@ -205,7 +205,7 @@ func (p *planner) startTasks(svc *Service, prim *Deployment, n int) int {
 		u := p.rejections(c, n-placed)
 		p.out.Unplaced = append(p.out.Unplaced, u)
 		msg := fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", name)
-		if u.Closest != nil {
+		if u.Closest.Node != "" {
 			msg += fmt.Sprintf(" The closest matching (container-instance %s) %s.", u.Closest.Node, u.Closest.Reason)
 		} else {
 			msg += " Reason: no nodes are registered."
