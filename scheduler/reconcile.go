@@ -90,7 +90,7 @@ func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all 
 		switch {
 		case n == nil || n.node.Status == NodeDead:
 			p.stop(t, fmt.Sprintf("Task replaced: node %s lost", t.Node))
-		case t.LastStatus == StatusRunning && t.Health == HealthUnhealthy && p.pastGrace(svc, t):
+		case p.failingHealthChecks(svc, t):
 			p.stop(t, "Task failed ELB health checks")
 			p.failed(ds, ds.byID(t.Deployment))
 		case t.TaskDefinition == prim.TaskDefinition && n.node.Status == NodeAlive:
@@ -100,6 +100,13 @@ func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all 
 		}
 	}
 	return current, old
+}
+
+// failingHealthChecks reports whether t is unhealthy in its service's target
+// groups after the grace period. Without load balancers it never is: the
+// agent stops tasks whose container health check fails.
+func (p *planner) failingHealthChecks(svc *Service, t *Task) bool {
+	return len(svc.Spec.LoadBalancers) > 0 && t.LastStatus == StatusRunning && t.Health == HealthUnhealthy && p.pastGrace(svc, t)
 }
 
 func (p *planner) pastGrace(svc *Service, t *Task) bool {
