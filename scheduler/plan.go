@@ -76,7 +76,7 @@ type Rejection struct {
 // Snapshot, does no I/O and keeps no state.
 func Plan(snap *Snapshot) *Result {
 	p := newPlanner(snap)
-	services := slices.Clone(snap.Services)
+	services := slices.DeleteFunc(slices.Clone(snap.Services), func(s Service) bool { return s.Spec == nil })
 	slices.SortFunc(services, func(a, b Service) int { return cmp.Compare(a.Spec.ServiceName, b.Spec.ServiceName) })
 	known := map[string]bool{}
 	for i := range services {

@@ -192,7 +192,12 @@ func (p *planner) victimBucket(svc *Service) func(*Task) string {
 // startTasks places n tasks of the primary deployment's revision, reporting
 // the unplaced ones with every node's reason. It returns how many started.
 func (p *planner) startTasks(svc *Service, prim *Deployment, n int) int {
+	name := svc.Spec.ServiceName
 	if n <= 0 {
+		return 0
+	}
+	if p.snap.TaskDefinitions[prim.TaskDefinition] == nil {
+		p.event(name, fmt.Sprintf("(service %s) cannot start tasks: task definition %s is not registered.", name, prim.TaskDefinition))
 		return 0
 	}
 	c := p.newPlaceCtx(svc, prim.TaskDefinition)
@@ -204,7 +209,6 @@ func (p *planner) startTasks(svc *Service, prim *Deployment, n int) int {
 		}
 		p.out.Start = append(p.out.Start, Placement{Service: c.service, TaskDefinition: c.revision, Deployment: prim.ID, Node: node.node.Name})
 	}
-	name := svc.Spec.ServiceName
 	if placed > 0 {
 		p.event(name, fmt.Sprintf("(service %s) has started %d tasks.", name, placed))
 	}

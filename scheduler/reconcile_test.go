@@ -240,3 +240,14 @@ func TestDeletedServiceTasksStop(t *testing.T) {
 		t.Errorf("tasks left: %v", maps.Collect(maps.All(h.tasks)))
 	}
 }
+
+func TestUnknownRevisionAndNilSpec(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.service(svc("web", 2), "web:9")
+	h.services["ghost"] = &Service{}
+	r := h.plan()
+	if len(r.Start) != 0 || !h.hasEvent("(service web) cannot start tasks: task definition web:9 is not registered.") {
+		t.Errorf("Start = %+v, events = %q; want no start and an event", r.Start, h.events)
+	}
+}

@@ -40,7 +40,8 @@ type Snapshot struct {
 	Seed uint64
 	// Nodes of the cluster, in any order.
 	Nodes []Node
-	// Services must hold every service: tasks of a service not listed are stopped.
+	// Services must hold every service: tasks of a service not listed are
+	// stopped. Services without a Spec are skipped.
 	Services []Service
 	// TaskDefinitions by "family:revision", holding at least every revision a
 	// service or a live task names.
@@ -59,6 +60,9 @@ type Node struct {
 	// Attributes are placement attributes (--attr zone=a), matched by memberOf
 	// expressions and spread strategies.
 	Attributes map[string]string
+	// Roles the node plays ("server", "agent", "balancer"); informational:
+	// placement looks at Drivers, so a node without an agent lists none.
+	Roles []string
 	// Drivers the node's agent runs: "process", "docker".
 	Drivers []string
 	// CPU capacity in CPU units (1024 per core) and Memory in MiB.
@@ -73,10 +77,10 @@ type Node struct {
 	Status string
 }
 
-// NodeName implements spec.Node for memberOf expressions.
+// NodeName implements spec.PlacementNode for memberOf expressions.
 func (n *Node) NodeName() string { return n.Name }
 
-// Attribute implements spec.Node.
+// Attribute implements spec.PlacementNode.
 func (n *Node) Attribute(name string) (string, bool) {
 	v, ok := n.Attributes[name]
 	return v, ok

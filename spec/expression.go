@@ -26,8 +26,8 @@ type Expression struct {
 	root exprNode
 }
 
-// Node is what an expression is evaluated against.
-type Node interface {
+// PlacementNode is what an expression is evaluated against: a node of the cluster.
+type PlacementNode interface {
 	// NodeName is the node's name (instanceId).
 	NodeName() string
 	// Attribute returns the value of a node attribute and whether it is set.
@@ -35,20 +35,20 @@ type Node interface {
 }
 
 type exprNode interface {
-	eval(n Node) bool
+	eval(n PlacementNode) bool
 }
 
 // String returns the expression as written.
 func (e *Expression) String() string { return e.src }
 
 // Match reports whether node n satisfies the expression.
-func (e *Expression) Match(n Node) bool { return e.root.eval(n) }
+func (e *Expression) Match(n PlacementNode) bool { return e.root.eval(n) }
 
 type orNode struct{ l, r exprNode }
 type andNode struct{ l, r exprNode }
 
-func (o orNode) eval(n Node) bool  { return o.l.eval(n) || o.r.eval(n) }
-func (a andNode) eval(n Node) bool { return a.l.eval(n) && a.r.eval(n) }
+func (o orNode) eval(n PlacementNode) bool  { return o.l.eval(n) || o.r.eval(n) }
+func (a andNode) eval(n PlacementNode) bool { return a.l.eval(n) && a.r.eval(n) }
 
 // Comparison operators after normalising ECS's aliases.
 const (
@@ -76,7 +76,7 @@ type cmpNode struct {
 	values []string
 }
 
-func (c cmpNode) eval(n Node) bool {
+func (c cmpNode) eval(n PlacementNode) bool {
 	v, ok := n.NodeName(), true
 	if c.attr != "" {
 		v, ok = n.Attribute(c.attr)
