@@ -88,3 +88,27 @@ func TestPlace10kUnderBudget(t *testing.T) {
 		t.Errorf("placing 10,000 tasks took %v, want under 5s (goal 1s)", d)
 	}
 }
+
+// BenchmarkScaleIn10k halves ten services of 1,000 running tasks each.
+func BenchmarkScaleIn10k(b *testing.B) {
+	snap := bigSnapshot()
+	r := Plan(snap)
+	for i, pl := range r.Start {
+		snap.Tasks = append(snap.Tasks, Task{ID: fmt.Sprintf("t%05d", i), Service: pl.Service, TaskDefinition: pl.TaskDefinition,
+			Deployment: pl.Deployment, Node: pl.Node, DesiredStatus: StatusRunning, LastStatus: StatusRunning, StartedAt: snap.Now})
+	}
+	snap.Deployments = r.Deployments
+	for i := range snap.Services {
+		half := 500
+		s := *snap.Services[i].Spec
+		s.DesiredCount = &half
+		snap.Services[i].Spec = &s
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if r := Plan(snap); len(r.Stop) != 5000 {
+			b.Fatalf("scale-in stopped %d tasks, want 5000", len(r.Stop))
+		}
+	}
+}

@@ -159,3 +159,5 @@ type Deployment struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+var _ spec.PlacementNode = (*Node)(nil)

@@ -65,7 +65,8 @@ func (d Document) resource() any {
 // are errors. Each resource is then checked with its Validate method. Every
 // problem in the file is reported at once, as an ErrorList sorted by position;
 // the documents that were decoded are returned with it. Defaults are not
-// applied: call SetDefaults. Empty documents are skipped.
+// applied: call SetDefaults. Empty documents are skipped. ECS fields Gantry
+// ignores are listed in each Document's Warnings (see Warnings).
 func Decode(file string, data []byte) ([]Document, error) {
 	var (
 		docs []Document

@@ -60,7 +60,7 @@ var (
 		"dockerSecurityOptions", "interactive", "pseudoTerminal", "dockerLabels", "ulimits",
 		"logConfiguration", "systemControls", "resourceRequirements", "firelensConfiguration",
 		"credentialSpecs", "gpu")
-	ecsPortMappingIgnored = set("name", "appProtocol", "containerPortRange")
+	ecsPortMappingIgnored = set("name", "appProtocol", "containerPortRange", "hostPortRange")
 	ecsServiceIgnored     = set(
 		"cluster", "serviceArn", "clusterArn", "status", "runningCount", "pendingCount",
 		"launchType", "capacityProviderStrategy", "platformVersion", "platformFamily", "role",

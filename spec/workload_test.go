@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,17 +191,69 @@ func TestWorkloadRoundTrip(t *testing.T) {
 			}
 		}
 		stripPositions(docs)
-		var buf bytes.Buffer
-		if err := EncodeYAML(&buf, toAny(docs)...); err != nil {
-			t.Fatalf("EncodeYAML: %v", err)
+		for _, enc := range []struct {
+			file   string
+			encode func(io.Writer, ...any) error
+		}{{"again.yaml", EncodeYAML}, {"again.json", EncodeJSON}} {
+			var buf bytes.Buffer
+			if err := enc.encode(&buf, toAny(docs)...); err != nil {
+				t.Fatalf("encode %s: %v", enc.file, err)
+			}
+			again, err := Decode(enc.file, buf.Bytes())
+			if err != nil {
+				t.Fatalf("Decode(%s): %v\n%s", enc.file, err, buf.String())
+			}
+			stripPositions(again)
+			if !reflect.DeepEqual(again, docs) {
+				t.Errorf("defaults=%v: %s round trip changed the documents:\n%s", defaults, enc.file, buf.String())
+			}
 		}
-		again, err := Decode("again.yaml", buf.Bytes())
-		if err != nil {
-			t.Fatalf("Decode(EncodeYAML): %v\n%s", err, buf.String())
-		}
-		stripPositions(again)
-		if !reflect.DeepEqual(again, docs) {
-			t.Errorf("defaults=%v: round trip changed the documents:\n%s", defaults, buf.String())
-		}
+	}
+}
+
+// describeServiceJSON is one service as "aws ecs describe-services" prints it.
+const describeServiceJSON = `{
+  "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/web",
+  "serviceName": "web",
+  "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+  "loadBalancers": [{"targetGroupArn": "web", "containerName": "web", "containerPort": 80}],
+  "status": "ACTIVE",
+  "desiredCount": 2,
+  "runningCount": 2,
+  "launchType": "EC2",
+  "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7",
+  "deploymentConfiguration": {
+    "deploymentCircuitBreaker": {"enable": true, "rollback": true},
+    "maximumPercent": 200, "minimumHealthyPercent": 50,
+    "alarms": {"alarmNames": [], "enable": false, "rollback": false}
+  },
+  "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
+  "schedulingStrategy": "REPLICA",
+  "events": []
+}`
+
+func TestDecodeECSService(t *testing.T) {
+	docs, err := Decode("svc.json", []byte(describeServiceJSON))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	s := docs[0].Service
+	if s == nil || s.Kind != KindService || s.Desired() != 2 || s.DeploymentConfiguration.MinimumHealthy() != 50 {
+		t.Fatalf("Decode = %+v, want service web", docs[0])
+	}
+	if family, rev, ok := s.TaskDefinitionRef(); family != "web" || rev != 7 || !ok {
+		t.Errorf("TaskDefinitionRef() = %s, %d, %v; want web, 7, true", family, rev, ok)
+	}
+	s.SetDefaults()
+	if s.LoadBalancers[0].TargetGroup != "web" || s.LoadBalancers[0].TargetGroupARN != "" {
+		t.Errorf("a target-group name given as targetGroupArn was not moved: %+v", s.LoadBalancers[0])
+	}
+	var ignored []string
+	for _, w := range docs[0].Warnings {
+		ignored = append(ignored, w.Path)
+	}
+	want := []string{"serviceArn", "clusterArn", "status", "runningCount", "launchType", "deploymentConfiguration.alarms", "schedulingStrategy", "events"}
+	if !reflect.DeepEqual(ignored, want) {
+		t.Errorf("ignored = %v, want %v", ignored, want)
 	}
 }
