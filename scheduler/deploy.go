@@ -112,7 +112,8 @@ func (p *planner) currentDeployment(svc *Service, ds *deployments) *Deployment {
 	prim.RolloutState, prim.RolloutStateReason, prim.UpdatedAt = RolloutFailed, "tasks failed to start", p.snap.Now
 	ds.touch(prim)
 	p.event(name, fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", name, prim.ID))
-	if !rollback {
+	// A failed rollback is not rolled back again: that could only loop.
+	if !rollback || prim.RollbackOf != "" {
 		return prim
 	}
 	var last *Deployment

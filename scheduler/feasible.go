@@ -78,7 +78,9 @@ type placeCtx struct {
 	revision string
 	dem      *demand
 	memberOf []*spec.Expression
-	distinct bool
+	// badExpression is a memberOf expression that does not parse.
+	badExpression string
+	distinct      bool
 	// static[i] is the first static check node i fails, or feasible.
 	static []int
 	rank   *ranker
@@ -92,11 +94,12 @@ func (p *planner) newPlaceCtx(svc *Service, revision string) *placeCtx {
 		case spec.ConstraintDistinctInstance:
 			c.distinct = true
 		case spec.ConstraintMemberOf:
-			// Validation rejected bad expressions; one that slipped through
-			// matches nothing rather than everything.
+			// Validation rejects bad expressions; one that slipped through
+			// matches no node rather than every node.
 			e, err := spec.ParseExpression(pc.Expression)
 			if err != nil {
-				e, _ = spec.ParseExpression("instanceId in ['\x00']")
+				c.badExpression = pc.Expression
+				continue
 			}
 			c.memberOf = append(c.memberOf, e)
 		}
@@ -115,6 +118,9 @@ func (c *placeCtx) staticCheck(n *Node) int {
 	}
 	if !slices.Contains(n.Drivers, c.dem.driver) {
 		return checkDriver
+	}
+	if c.badExpression != "" {
+		return checkMemberOf
 	}
 	for _, e := range c.memberOf {
 		if !e.Match(n) {
@@ -157,6 +163,9 @@ func (c *placeCtx) reason(check int, n *Node) string {
 	case checkDriver:
 		return fmt.Sprintf("does not offer the %s driver", c.dem.driver)
 	case checkMemberOf:
+		if c.badExpression != "" {
+			return fmt.Sprintf("cannot be matched: the memberOf expression %q does not parse", c.badExpression)
+		}
 		for _, e := range c.memberOf {
 			if !e.Match(n) {
 				return fmt.Sprintf("does not match the memberOf expression %q", e.String())

@@ -251,3 +251,24 @@ func TestUnknownRevisionAndNilSpec(t *testing.T) {
 		t.Errorf("Start = %+v, events = %q; want no start and an event", r.Start, h.events)
 	}
 }
+
+func TestFailedRollbackStaysFailed(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.taskDef("web:2", 256, 128, 0)
+	s := svc("web", 4, deployment(50, 200, true, true))
+	h.service(s, "web:1")
+	h.converge(all)
+	h.service(s, "web:2")
+	for range 30 { // nothing starts any more: both revisions fail
+		h.plan()
+		h.settle(func(string) bool { return false })
+	}
+	if !h.hasEvent("(deployment web/3) deployment failed") || h.hasEvent("(deployment web/4)") {
+		t.Errorf("events = %q, want web/3 (the rollback) failed and no web/4", h.events)
+	}
+	if d := h.deps["web/3"]; d.Status != DeploymentPrimary || d.RolloutState != RolloutFailed {
+		t.Errorf("web/3 = %+v, want the failed primary", d)
+	}
+}
