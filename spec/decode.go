@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -10,15 +11,20 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-// Document is one resource decoded from a file: exactly one of Listener and
-// TargetGroup is set, as Kind says.
+// Document is one resource decoded from a file: exactly one of Listener,
+// TargetGroup, TaskDefinition and Service is set, as Kind says.
 type Document struct {
-	// Kind is KindListener or KindTargetGroup.
-	Kind        string
-	Listener    *Listener
-	TargetGroup *TargetGroup
+	// Kind is KindListener, KindTargetGroup, KindTaskDefinition or KindService.
+	Kind           string
+	Listener       *Listener
+	TargetGroup    *TargetGroup
+	TaskDefinition *TaskDefinition
+	Service        *Service
 	// Pos is where the document's mapping starts.
 	Pos Position
+	// Warnings lists the ECS fields the document holds that Gantry accepts
+	// and ignores, each with its position. They never make Decode fail.
+	Warnings []Warning
 }
 
 // Name returns the name of the document's resource.
@@ -28,8 +34,27 @@ func (d Document) Name() string {
 		return d.Listener.Name
 	case d.TargetGroup != nil:
 		return d.TargetGroup.Name
+	case d.TaskDefinition != nil:
+		return d.TaskDefinition.Family
+	case d.Service != nil:
+		return d.Service.ServiceName
 	}
 	return ""
+}
+
+// resource returns the document's resource as a pointer, nil if none.
+func (d Document) resource() any {
+	switch {
+	case d.Listener != nil:
+		return d.Listener
+	case d.TargetGroup != nil:
+		return d.TargetGroup
+	case d.TaskDefinition != nil:
+		return d.TaskDefinition
+	case d.Service != nil:
+		return d.Service
+	}
+	return nil
 }
 
 // Decode reads every resource document in data, which is a YAML stream (several
@@ -40,7 +65,8 @@ func (d Document) Name() string {
 // are errors. Each resource is then checked with its Validate method. Every
 // problem in the file is reported at once, as an ErrorList sorted by position;
 // the documents that were decoded are returned with it. Defaults are not
-// applied: call SetDefaults. Empty documents are skipped.
+// applied: call SetDefaults. Empty documents are skipped. ECS fields Gantry
+// ignores are listed in each Document's Warnings (see Warnings).
 func Decode(file string, data []byte) ([]Document, error) {
 	var (
 		docs []Document
@@ -128,13 +154,39 @@ func decodeRoot(file string, n *yaml.Node) ([]Document, ErrorList) {
 	case n.Kind != yaml.MappingNode:
 		return nil, ErrorList{{Pos: pos, Msg: "expected a resource mapping with a kind, got " + describe(n)}}
 	}
+	n, warns, errs := unwrapECS(file, n)
+	if errs != nil {
+		return nil, errs
+	}
 	kind, kerr := documentKind(file, n)
 	if kerr != nil {
 		return nil, ErrorList{kerr}
 	}
+	d, errs := decodeResource(file, kind, n)
+	d.Pos = pos
+	d.Warnings = Warnings([]Document{{Warnings: append(warns, d.Warnings...)}})
+	return []Document{d}, errs
+}
+
+// validator is a decoded resource: it learns where it was written, then checks itself.
+type validator interface {
+	setPositions(doc Position, positions map[string]Position)
+	Validate() ErrorList
+}
+
+func (l *Listener) setPositions(p Position, m map[string]Position)    { l.Pos, l.Positions = p, m }
+func (g *TargetGroup) setPositions(p Position, m map[string]Position) { g.Pos, g.Positions = p, m }
+func (td *TaskDefinition) setPositions(p Position, m map[string]Position) {
+	td.Pos, td.Positions = p, m
+}
+func (s *Service) setPositions(p Position, m map[string]Position) { s.Pos, s.Positions = p, m }
+
+// decodeResource decodes mapping n as a resource of kind and validates it,
+// leaving out validation errors that follow from a decoding error.
+func decodeResource(file, kind string, n *yaml.Node) (Document, ErrorList) {
 	w := newWalker(file)
-	d := Document{Kind: kind, Pos: pos}
-	var res any
+	d := Document{Kind: kind}
+	var res validator
 	switch kind {
 	case KindListener:
 		d.Listener = &Listener{}
@@ -142,24 +194,67 @@ func decodeRoot(file string, n *yaml.Node) ([]Document, ErrorList) {
 	case KindTargetGroup:
 		d.TargetGroup = &TargetGroup{}
 		res = d.TargetGroup
+	case KindTaskDefinition:
+		d.TaskDefinition = &TaskDefinition{}
+		res = d.TaskDefinition
+	case KindService:
+		d.Service = &Service{}
+		res = d.Service
 	}
 	w.value(n, reflect.ValueOf(res).Elem(), "")
-	var verrs ErrorList
-	switch kind {
-	case KindListener:
-		d.Listener.Pos, d.Listener.Positions = pos, w.positions
-		verrs = d.Listener.Validate()
-	case KindTargetGroup:
-		d.TargetGroup.Pos, d.TargetGroup.Positions = pos, w.positions
-		verrs = d.TargetGroup.Validate()
+	// ECS documents recognised by their keys carry no kind: record it, so
+	// that they encode as Gantry documents.
+	if f := reflect.ValueOf(res).Elem().FieldByName("Kind"); f.String() == "" {
+		f.SetString(kind)
 	}
+	res.setPositions(Position{File: file, Line: n.Line, Column: n.Column}, w.positions)
 	errs := w.errs
-	for _, e := range verrs {
+	for _, e := range res.Validate() {
 		if !w.covered(e.Path) {
 			errs = append(errs, e)
 		}
 	}
-	return []Document{d}, errs
+	d.Warnings = w.warns
+	return d, errs
+}
+
+// unwrapECS returns the task definition inside the output of "aws ecs
+// describe-task-definition" ({"taskDefinition": {...}, "tags": [...]}), with
+// a warning for each ignored key beside it; any other mapping is returned as
+// it is. A wrapper is a mapping without kind and serviceName whose
+// taskDefinition is a mapping.
+func unwrapECS(file string, n *yaml.Node) (*yaml.Node, []Warning, ErrorList) {
+	var inner *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "kind", "serviceName":
+			return n, nil, nil
+		case "taskDefinition":
+			if v.Kind == yaml.MappingNode {
+				inner = v
+			}
+		}
+	}
+	if inner == nil {
+		return n, nil, nil
+	}
+	var (
+		warns []Warning
+		errs  ErrorList
+	)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		pos := Position{File: file, Line: k.Line, Column: k.Column}
+		switch {
+		case k.Value == "taskDefinition":
+		case ecsWrapperIgnored[k.Value]:
+			warns = append(warns, Warning{Pos: pos, Path: k.Value, Msg: fmt.Sprintf("ECS field %q is ignored by Gantry", k.Value)})
+		default:
+			errs = append(errs, &Error{Pos: pos, Path: k.Value, Msg: fmt.Sprintf("unknown field %q beside taskDefinition", k.Value)})
+		}
+	}
+	return inner, warns, errs
 }
 
 // covered reports whether a validation error at path is a consequence of a
@@ -197,23 +292,25 @@ func documentKind(file string, n *yaml.Node) (string, *Error) {
 	if !ok {
 		switch {
 		case keys["family"] != nil && keys["containerDefinitions"] != nil:
-			return "", &Error{Pos: at(n), Msg: "kind TaskDefinition is not supported yet"}
+			return KindTaskDefinition, nil
 		case keys["serviceName"] != nil && keys["taskDefinition"] != nil:
-			return "", &Error{Pos: at(n), Msg: "kind Service is not supported yet"}
+			return KindService, nil
 		}
-		return "", &Error{Pos: at(n), Path: "kind", Msg: "kind is required (Listener or TargetGroup)"}
+		return "", &Error{Pos: at(n), Path: "kind", Msg: "kind is required (Listener, TargetGroup, TaskDefinition or Service)"}
 	}
 	if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
 		return "", &Error{Pos: at(k), Path: "kind", Msg: "expected a string, got " + describe(k)}
 	}
-	switch k.Value {
-	case KindListener, KindTargetGroup:
-		return k.Value, nil
+	kinds := []string{KindListener, KindTargetGroup, KindTaskDefinition, KindService}
+	for _, known := range kinds {
+		if k.Value == known {
+			return known, nil
+		}
 	}
-	for _, known := range []string{KindListener, KindTargetGroup} {
+	for _, known := range kinds {
 		if strings.EqualFold(k.Value, known) {
 			return "", &Error{Pos: at(k), Path: "kind", Msg: "unknown kind " + quote(k.Value) + " (did you mean " + quote(known) + "?)"}
 		}
 	}
-	return "", &Error{Pos: at(k), Path: "kind", Msg: "kind " + k.Value + " is not supported yet"}
+	return "", &Error{Pos: at(k), Path: "kind", Msg: "unknown kind " + quote(k.Value) + " (Listener, TargetGroup, TaskDefinition or Service)"}
 }

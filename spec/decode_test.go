@@ -56,10 +56,14 @@ func TestDecodeErrors(t *testing.T) {
     action: {forward: {targetGroup: web}}
 defaultAction: {forward: {targetGroup: web}}
 `, []string{`t.yaml:8:15: rules[1].priority: priority 5 is already used by rules[0]`}},
-		{"missing kind", "name: x\n", []string{`t.yaml:1:1: kind: kind is required (Listener or TargetGroup)`}},
-		{"unsupported kind", "kind: Service\nname: x\n", []string{`t.yaml:1:7: kind: kind Service is not supported yet`}},
-		{"ecs task definition", "family: web\ncontainerDefinitions: []\n", []string{`t.yaml:1:1: kind TaskDefinition is not supported yet`}},
-		{"ecs service", `{"serviceName": "web", "taskDefinition": "web:1"}`, []string{`t.yaml:1:1: kind Service is not supported yet`}},
+		{"missing kind", "name: x\n", []string{`t.yaml:1:1: kind: kind is required (Listener, TargetGroup, TaskDefinition or Service)`}},
+		{"unsupported kind", "kind: Deployment\nname: x\n", []string{`t.yaml:1:7: kind: unknown kind "Deployment" (Listener, TargetGroup, TaskDefinition or Service)`}},
+		{"service with listener keys", "kind: Service\nname: x\n", []string{
+			`t.yaml:1:1: serviceName: serviceName is required`,
+			`t.yaml:1:1: taskDefinition: taskDefinition is required`,
+			`t.yaml:2:1: name: unknown field "name"`}},
+		{"ecs task definition without containers", "family: web\ncontainerDefinitions: []\n",
+			[]string{`t.yaml:2:23: containerDefinitions: a task definition needs at least one container`}},
 		{"scalar document", "hello\n", []string{`t.yaml:1:1: expected a resource mapping with a kind, got string "hello"`}},
 		{"syntax error", listenerHead + "defaultAction: [\n", []string{`t.yaml:5:1: invalid YAML: while parsing a flow node: did not find expected node content`}},
 		{"bad target", "kind: TargetGroup\nname: web\ntargets: [\"10.0.0.1\", {address: \"10.0.0.2:80\", weight: x}]\n", []string{

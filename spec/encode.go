@@ -9,7 +9,8 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-// EncodeYAML writes resources (*Listener, *TargetGroup or Document values) as a
+// EncodeYAML writes resources (*Listener, *TargetGroup, *TaskDefinition,
+// *Service or Document values) as a
 // YAML stream, one document each, in the shape Decode reads back. Positions
 // are not written.
 func EncodeYAML(w io.Writer, resources ...any) error {
@@ -56,11 +57,8 @@ func encodable(resources []any) ([]any, error) {
 	out := make([]any, 0, len(resources))
 	for _, r := range resources {
 		if d, ok := r.(Document); ok {
-			switch {
-			case d.Listener != nil:
-				r = d.Listener
-			case d.TargetGroup != nil:
-				r = d.TargetGroup
+			if res := d.resource(); res != nil {
+				r = res
 			}
 		}
 		switch v := r.(type) {
@@ -71,6 +69,14 @@ func encodable(resources []any) ([]any, error) {
 		case *TargetGroup:
 			c := *v
 			c.Kind = KindTargetGroup
+			out = append(out, &c)
+		case *TaskDefinition:
+			c := *v
+			c.Kind = KindTaskDefinition
+			out = append(out, &c)
+		case *Service:
+			c := *v
+			c.Kind = KindService
 			out = append(out, &c)
 		default:
 			return nil, fmt.Errorf("spec: encode: %T is not a resource", r)

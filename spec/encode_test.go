@@ -55,6 +55,13 @@ defaultAction: {forward: {targetGroup: web}}
 func stripPositions(docs []Document) {
 	for i := range docs {
 		docs[i].Pos = Position{}
+		docs[i].Warnings = nil
+		if td := docs[i].TaskDefinition; td != nil {
+			td.Pos, td.Positions = Position{}, nil
+		}
+		if s := docs[i].Service; s != nil {
+			s.Pos, s.Positions = Position{}, nil
+		}
 		if l := docs[i].Listener; l != nil {
 			l.Pos, l.Positions = Position{}, nil
 		}

@@ -12,6 +12,8 @@ import (
 // Seeds live in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(roundTripSrc))
+	f.Add([]byte(workloadSrc))
+	f.Add([]byte(describeTaskDefinitionJSON))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := Decode("f.yaml", data)
 		if err != nil {
@@ -27,7 +29,13 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		for _, d := range docs {
-			if (d.Listener == nil) == (d.TargetGroup == nil) {
+			set := 0
+			for _, r := range []bool{d.Listener != nil, d.TargetGroup != nil, d.TaskDefinition != nil, d.Service != nil} {
+				if r {
+					set++
+				}
+			}
+			if set != 1 {
 				t.Fatalf("document %+v holds %s but not exactly one resource", d, d.Kind)
 			}
 		}

@@ -93,8 +93,13 @@ func Resources(docs []Document) (listeners []*Listener, groups []*TargetGroup) {
 	return listeners, groups
 }
 
-// Check runs ValidateSet over decoded documents: the last step of
-// "gantry validate" when the files hold the whole configuration.
+// Check runs ValidateSet and ValidateServices over decoded documents: the
+// last step of "gantry validate" when the files hold the whole configuration.
 func Check(docs []Document) ErrorList {
-	return ValidateSet(Resources(docs))
+	listeners, groups := Resources(docs)
+	errs := ValidateSet(listeners, groups)
+	taskDefs, services := Workloads(docs)
+	errs = append(errs, ValidateServices(services, taskDefs, groups)...)
+	errs.Sort()
+	return errs
 }

@@ -19,6 +19,7 @@ const maxVisits = 200_000
 type walker struct {
 	file      string
 	errs      ErrorList
+	warns     []Warning // ECS fields accepted and ignored
 	positions map[string]Position
 	bad       map[string]bool // paths whose value could not be decoded
 	visits    int
@@ -165,12 +166,29 @@ func (w *walker) structure(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = k
 		idx, ok := fields[k.Value]
+		if !ok && w.ignoredECS(v, k, p) {
+			continue
+		}
 		if !ok {
 			w.fail(k, p, "unknown field %q%s", k.Value, suggest(k.Value, fields))
 			continue
 		}
 		w.value(val, v.Field(idx), p)
 	}
+}
+
+// ignoredECS records a warning and reports true when key k of the struct v
+// is an ECS field Gantry accepts without using.
+func (w *walker) ignoredECS(v reflect.Value, k *yaml.Node, path string) bool {
+	if !v.CanAddr() {
+		return false
+	}
+	e, ok := v.Addr().Interface().(ecsShaped)
+	if !ok || !e.ecsIgnored(k.Value) {
+		return false
+	}
+	w.warns = append(w.warns, Warning{Pos: w.pos(k), Path: path, Msg: fmt.Sprintf("ECS field %q is ignored by Gantry", k.Value)})
+	return true
 }
 
 func (w *walker) sequence(n *yaml.Node, v reflect.Value, path string) {

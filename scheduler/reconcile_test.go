@@ -1,0 +1,274 @@
+package scheduler
+
+import (
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantrylb/gantry/spec"
+)
+
+func withLB(s *spec.Service) {
+	s.LoadBalancers = []spec.LoadBalancer{{TargetGroup: "web", ContainerName: "web", ContainerPort: 8080}}
+}
+
+func deployment(min, max int, breaker, rollback bool) func(*spec.Service) {
+	return func(s *spec.Service) {
+		s.DeploymentConfiguration = spec.DeploymentConfiguration{MinimumHealthyPercent: &min, MaximumPercent: &max,
+			DeploymentCircuitBreaker: &spec.CircuitBreaker{Enable: breaker, Rollback: rollback}}
+	}
+}
+
+func TestSteadyStateAndScaling(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096, "a", "b", "c")
+	h.taskDef("web:1", 256, 128, 0)
+	s := svc("web", 3, strategies(spec.PlacementStrategy{Type: "spread", Field: "attribute:zone"}))
+	h.service(s, "web:1")
+	h.converge(all)
+	if got := h.running("web"); !reflect.DeepEqual(got, map[string]int{"web:1": 3}) {
+		t.Fatalf("running = %v, want 3 of web:1", got)
+	}
+	for _, want := range []string{"(service web) has reached a steady state.", "(service web) (deployment web/1) deployment completed."} {
+		if !h.hasEvent(want) {
+			t.Errorf("events = %q, want %q", h.events, want)
+		}
+	}
+	n := len(h.events)
+	h.converge(all)
+	if len(h.events) != n {
+		t.Errorf("a steady service produced events %q", h.events[n:])
+	}
+
+	*s.DesiredCount = 6
+	h.converge(all)
+	perNode := map[string]int{}
+	for _, task := range h.tasks {
+		perNode[task.Node]++
+	}
+	if !reflect.DeepEqual(perNode, map[string]int{"node-01": 2, "node-02": 2, "node-03": 2}) {
+		t.Errorf("after scaling to 6, tasks per node = %v, want 2 each", perNode)
+	}
+
+	*s.DesiredCount = 3
+	r := h.plan()
+	stopped := map[string]int{}
+	for _, st := range r.Stop {
+		stopped[st.Node]++
+		if !strings.HasPrefix(st.Reason, "Scaling activity initiated by (deployment web/1)") {
+			t.Errorf("stop reason = %q", st.Reason)
+		}
+	}
+	if !reflect.DeepEqual(stopped, map[string]int{"node-01": 1, "node-02": 1, "node-03": 1}) {
+		t.Errorf("scale-in stopped %v, want one per zone", stopped)
+	}
+}
+
+func TestNodeLossAndDrain(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 3, withLB), "web:1")
+	h.converge(all)
+
+	h.node("node-02").Status = NodeDead
+	r := h.plan()
+	if len(r.Stop) != 1 || r.Stop[0].Reason != "Task replaced: node node-02 lost" {
+		t.Errorf("Stop = %+v, want node-02's task replaced", r.Stop)
+	}
+	if len(r.Start) != 1 || r.Start[0].Node == "node-02" {
+		t.Errorf("Start = %+v, want one replacement elsewhere", r.Start)
+	}
+	h.settle(all)
+	h.converge(all)
+
+	// Draining with minimumHealthyPercent 100: the replacement starts first,
+	// the drained task stops only once it is healthy.
+	h.node("node-01").Status = NodeDraining
+	r = h.plan()
+	if len(r.Stop) != 0 || len(r.Start) != 2 {
+		t.Errorf("first drain plan: Stop = %+v, Start = %+v; want 2 starts and no stop", r.Stop, r.Start)
+	}
+	h.settle(all)
+	r = h.plan()
+	if len(r.Stop) != 2 || !strings.Contains(r.Stop[0].Reason, "is draining") {
+		t.Errorf("second drain plan: Stop = %+v, want node-01's 2 tasks stopped", r.Stop)
+	}
+	h.settle(all)
+	h.converge(all)
+	for _, task := range h.tasks {
+		if task.Node == "node-01" || task.Node == "node-02" {
+			t.Errorf("task %s still on %s", task.ID, task.Node)
+		}
+	}
+}
+
+func TestRollingDeployment(t *testing.T) {
+	tests := []struct {
+		name     string
+		min, max int
+		// peak is the most tasks alive at once; floor the fewest healthy.
+		peak, floor int
+	}{
+		{"min 100 max 200", 100, 200, 8, 4},
+		{"min 50 max 100", 50, 100, 4, 2},
+		{"min 0 max 100", 0, 100, 4, 0},
+		{"min 75 max 125", 75, 125, 5, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.addNodes(4, 4096, 4096)
+			h.taskDef("web:1", 256, 128, 0)
+			h.taskDef("web:2", 256, 128, 0)
+			s := svc("web", 4, withLB, deployment(tt.min, tt.max, false, false))
+			h.service(s, "web:1")
+			h.converge(all)
+			h.service(s, "web:2")
+			peak, floor := 0, 100
+			for range 30 {
+				h.plan()
+				alive, healthy := 0, 0
+				for _, task := range h.tasks {
+					if task.live() && !task.stopping() {
+						alive++
+					}
+					if task.live() && !task.stopping() && task.Health == HealthHealthy {
+						healthy++
+					}
+				}
+				peak, floor = max(peak, alive), min(floor, healthy)
+				h.settle(all)
+			}
+			if got := h.running("web"); !reflect.DeepEqual(got, map[string]int{"web:2": 4}) {
+				t.Fatalf("running = %v, want 4 of web:2", got)
+			}
+			if peak != tt.peak || floor != tt.floor {
+				t.Errorf("peak %d, floor %d; want %d, %d", peak, floor, tt.peak, tt.floor)
+			}
+			if !h.hasEvent("(deployment web/2) deployment completed.") {
+				t.Errorf("events = %q, want web/2 completed", h.events)
+			}
+		})
+	}
+}
+
+func TestGracePeriodAndUnhealthyTasks(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(2, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	s := svc("web", 2, withLB)
+	s.HealthCheckGracePeriodSeconds = 60
+	h.service(s, "web:1")
+	h.plan()
+	h.settle(all)
+	for _, task := range h.tasks {
+		task.Health = HealthUnhealthy
+	}
+	if r := h.plan(); len(r.Stop) != 0 {
+		t.Errorf("within the grace period Stop = %+v, want none", r.Stop)
+	}
+	h.now = h.now.Add(time.Minute)
+	r := h.plan()
+	if len(r.Stop) != 2 || r.Stop[0].Reason != "Task failed ELB health checks" {
+		t.Errorf("after the grace period Stop = %+v, want both stopped", r.Stop)
+	}
+	if len(r.Start) != 2 {
+		t.Errorf("Start = %+v, want 2 replacements", r.Start)
+	}
+	if d := h.deps["web/1"]; d.FailedTasks != 2 {
+		t.Errorf("FailedTasks = %d, want 2", d.FailedTasks)
+	}
+}
+
+func TestCircuitBreaker(t *testing.T) {
+	for _, rollback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "rollback", false: "stop"}[rollback], func(t *testing.T) {
+			h := newHarness(t)
+			h.addNodes(3, 4096, 4096)
+			h.taskDef("web:1", 256, 128, 0)
+			h.taskDef("web:2", 256, 128, 0)
+			s := svc("web", 4, deployment(50, 200, true, rollback))
+			h.service(s, "web:1")
+			h.converge(all)
+			h.service(s, "web:2")
+			good := func(rev string) bool { return rev == "web:1" }
+			for range 20 {
+				h.plan()
+				h.settle(good)
+			}
+			if !h.hasEvent("(service web) (deployment web/2) deployment failed: tasks failed to start.") {
+				t.Fatalf("events = %q, want web/2 failed", h.events)
+			}
+			got := h.running("web")
+			if rollback {
+				if !reflect.DeepEqual(got, map[string]int{"web:1": 4}) {
+					t.Errorf("after rollback running = %v, want 4 of web:1", got)
+				}
+				if !h.hasEvent("(deployment web/3) rolling back to task definition web:1 after deployment web/2 failed.") {
+					t.Errorf("events = %q, want the rollback", h.events)
+				}
+				if d := h.deps["web/3"]; d.RolloutState != RolloutCompleted || d.RollbackOf != "web:2" {
+					t.Errorf("deployment web/3 = %+v, want completed rollback of web:2", d)
+				}
+			} else if got["web:1"] < 2 {
+				t.Errorf("without rollback running = %v, want at least the minimum healthy 2 of web:1 kept", got)
+			}
+			if d, ok := h.deps["web/2"]; ok && d.FailedTasks < spec.FailureThreshold(4) {
+				t.Errorf("web/2 FailedTasks = %d, want at least %d", d.FailedTasks, spec.FailureThreshold(4))
+			}
+		})
+	}
+}
+
+func TestDeletedServiceTasksStop(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 2), "web:1")
+	h.converge(all)
+	delete(h.services, "web")
+	r := h.plan()
+	if len(r.Stop) != 2 || r.Stop[0].Reason != "Service web was deleted" {
+		t.Errorf("Stop = %+v, want both tasks stopped", r.Stop)
+	}
+	h.settle(all)
+	h.plan()
+	if len(h.tasks) != 0 {
+		t.Errorf("tasks left: %v", maps.Collect(maps.All(h.tasks)))
+	}
+}
+
+func TestUnknownRevisionAndNilSpec(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.service(svc("web", 2), "web:9")
+	h.services["ghost"] = &Service{}
+	r := h.plan()
+	if len(r.Start) != 0 || !h.hasEvent("(service web) cannot start tasks: task definition web:9 is not registered.") {
+		t.Errorf("Start = %+v, events = %q; want no start and an event", r.Start, h.events)
+	}
+}
+
+func TestFailedRollbackStaysFailed(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.taskDef("web:2", 256, 128, 0)
+	s := svc("web", 4, deployment(50, 200, true, true))
+	h.service(s, "web:1")
+	h.converge(all)
+	h.service(s, "web:2")
+	for range 30 { // nothing starts any more: both revisions fail
+		h.plan()
+		h.settle(func(string) bool { return false })
+	}
+	if !h.hasEvent("(deployment web/3) deployment failed") || h.hasEvent("(deployment web/4)") {
+		t.Errorf("events = %q, want web/3 (the rollback) failed and no web/4", h.events)
+	}
+	if d := h.deps["web/3"]; d.Status != DeploymentPrimary || d.RolloutState != RolloutFailed {
+		t.Errorf("web/3 = %+v, want the failed primary", d)
+	}
+}
