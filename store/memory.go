@@ -10,8 +10,7 @@ import (
 
 // Memory is a Store kept in this process's memory: the single-node store of
 // `gantry server --dev`, the fake for tests and the model Raft is checked
-// against. The zero value is not usable; call
-// NewMemory.
+// against. The zero value is not usable; call NewMemory.
 type Memory struct {
 	pub *published
 	mu  sync.Mutex // serialises writers: read, transition, publish
