@@ -194,9 +194,12 @@ func (r *Raft) Close() error {
 		errs = append(errs, fmt.Errorf("store: shut raft down: %w", err))
 	}
 	r.wg.Wait()
+	// Close stops accepting; CloseStreams closes the pooled connections to
+	// the other servers, which Close leaves open.
 	if err := r.trans.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close raft transport: %w", err))
 	}
+	r.trans.CloseStreams()
 	errs = append(errs, r.closeStores())
 	r.metrics.unregister()
 	r.err = errors.Join(errs...)

@@ -118,7 +118,9 @@ func orDuration(v, def time.Duration) time.Duration {
 // Validate reports every problem of a defaulted config at once.
 func (c RaftConfig) Validate() error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("store: raft config: "+format, args...)) }
+	add := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("store: raft config: "+format, args...))
+	}
 	if c.NodeID == "" {
 		add("NodeID is required")
 	}

@@ -65,7 +65,7 @@ func snakeArgs(args []any) []any {
 		if !ok {
 			key = "key"
 		}
-		key = strings.NewReplacer("-", "_", " ", "_").Replace(key)
+		key = snakeCase(key)
 		val := args[i+1]
 		if f, ok := val.(hclog.Format); ok {
 			val = []any(f)
@@ -73,6 +73,26 @@ func snakeArgs(args []any) []any {
 		out = append(out, key, val)
 	}
 	return out
+}
+
+// snakeCase turns raft's "leader-address" and "votesNeeded" into
+// "leader_address" and "votes_needed".
+func snakeCase(key string) string {
+	var b strings.Builder
+	for i, c := range key {
+		switch {
+		case c == '-' || c == ' ':
+			b.WriteByte('_')
+		case c >= 'A' && c <= 'Z':
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(c + 'a' - 'A')
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
