@@ -151,6 +151,14 @@ func (r *Raft) WaitLeader(ctx context.Context) (id, addr string, err error) {
 	return r.waitLeader(ctx, func(id string) bool { return id != "" })
 }
 
+// WaitLeadership blocks until this server's leadership is leading: true to
+// wait until it leads (the scheduler then runs, after a Barrier so that it
+// sees every committed write), false until it no longer does.
+func (r *Raft) WaitLeadership(ctx context.Context, leading bool) error {
+	_, _, err := r.waitLeader(ctx, func(string) bool { return r.IsLeader() == leading })
+	return err
+}
+
 // waitLeader waits until the known leader's ID satisfies ok. Leader
 // observations wake it; a slow tick covers observations raft dropped.
 func (r *Raft) waitLeader(ctx context.Context, ok func(id string) bool) (string, string, error) {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -155,5 +157,21 @@ func TestRaftCluster(t *testing.T) {
 	}
 	if !slices.Equal(ids, wantIDs) {
 		t.Errorf("Servers() after a leader loss and a join = %v, want %v", ids, wantIDs)
+	}
+}
+
+func TestWaitLeadership(t *testing.T) {
+	r := newLeader(t)
+	if err := r.WaitLeadership(ctx(t), true); err != nil {
+		t.Errorf("WaitLeadership(true) on the leader = %v", err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := r.WaitLeadership(c, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitLeadership(false) on a stable leader = %v, want the context's deadline", err)
+	}
+	id, addr, err := r.WaitLeader(ctx(t))
+	if err != nil || id != "solo" || addr != r.Addr() {
+		t.Errorf("WaitLeader() = %q, %q, %v; want solo at %s", id, addr, err, r.Addr())
 	}
 }
