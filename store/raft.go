@@ -37,8 +37,9 @@ type Raft struct {
 	snaps  raft.SnapshotStore
 	bolt   *raftboltdb.BoltStore // nil without DataDir
 
-	writing chan struct{} // one write at a time from this server: validate, then propose
-	metrics *raftMetrics
+	writing  chan struct{} // one write at a time from this server: validate, then propose
+	caughtUp uint64        // term whose earlier entries the FSM applied; guarded by writing
+	metrics  *raftMetrics
 
 	life    sync.Mutex // guards closed and wg.Add
 	closed  bool
@@ -294,6 +295,11 @@ func (r *Raft) write(ctx context.Context, step string, c *command, check func(*S
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: %s: %w", step, err)
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.ApplyTimeout)
+		defer cancel()
+	}
 	if r.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("store: %s: %w", step, r.notLeader())
 	}
@@ -316,6 +322,7 @@ func (r *Raft) write(ctx context.Context, step string, c *command, check func(*S
 	}
 	f := r.raft.Apply(data, r.timeout(ctx))
 	if err := r.await(ctx, f); err != nil {
+		r.caughtUp = 0 // the entry may still be applied: check again next time
 		return nil, r.writeErr(step, "commit", err)
 	}
 	resp, ok := f.Response().(fsmResponse)
@@ -325,14 +332,22 @@ func (r *Raft) write(ctx context.Context, step string, c *command, check func(*S
 	return resp.results, resp.err
 }
 
-// catchUp makes sure this leader's FSM has applied every entry of its log, so
-// that the check in write sees what the FSM will see. A new leader may not
-// have applied the entries of the previous term yet.
+// catchUp makes sure this leader's FSM has applied every entry committed
+// before its writes, so that the check in write sees what the FSM will see:
+// a new leader may not have applied the previous term's entries yet. Once per
+// term a Barrier does it (raft's AppliedIndex will not: it counts entries
+// handed to the FSM, not applied); afterwards this server's own writes keep
+// the FSM current, since write waits for each. Callers hold writing.
 func (r *Raft) catchUp(ctx context.Context) error {
-	if r.raft.AppliedIndex() >= r.raft.LastIndex() {
+	term := r.raft.CurrentTerm()
+	if r.caughtUp == term {
 		return nil
 	}
-	return r.await(ctx, r.raft.Barrier(r.timeout(ctx)))
+	if err := r.await(ctx, r.raft.Barrier(r.timeout(ctx))); err != nil {
+		return err
+	}
+	r.caughtUp = term
+	return nil
 }
 
 // writeErr names the step and turns raft's "not the leader" into a

@@ -92,6 +92,9 @@ func (r *Raft) ServerDiscovered(ctx context.Context, id, addr string) error {
 	if r.cfg.BootstrapExpect == 0 {
 		return nil
 	}
+	if leader, _ := r.Leader(); leader != "" {
+		return nil // a cluster exists: its leader adds this server
+	}
 	r.boot.Lock()
 	r.known[id] = addr
 	enough := len(r.known) >= r.cfg.BootstrapExpect

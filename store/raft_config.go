@@ -35,7 +35,8 @@ type RaftConfig struct {
 	BootstrapExpect int
 	// Timeouts of the raft protocol. Zero fields take DefaultRaftTimeouts.
 	Timeouts RaftTimeouts
-	// ApplyTimeout bounds one write whose context has no deadline. Default 10 s.
+	// ApplyTimeout bounds one write (queueing, commit and apply) whose context
+	// has no deadline. Default 10 s.
 	ApplyTimeout time.Duration
 	// SnapshotInterval is how often raft checks whether to snapshot.
 	// Default 2 min (raft's).
