@@ -116,8 +116,9 @@ func orDuration(v, def time.Duration) time.Duration {
 	return v
 }
 
-// Validate reports every problem of a defaulted config at once.
+// Validate reports every problem of the config, defaults applied, at once.
 func (c RaftConfig) Validate() error {
+	c = c.withDefaults()
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("store: raft config: "+format, args...))

@@ -204,7 +204,7 @@ func TestRaftConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := RaftConfig{NodeID: "a", BindAddr: "127.0.0.1:0"}
 			tt.edit(&c)
-			err := c.withDefaults().Validate()
+			err := c.Validate()
 			if (tt.want == "") != (err == nil) || (err != nil && !bytes.Contains([]byte(err.Error()), []byte(tt.want))) {
 				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
 			}

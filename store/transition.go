@@ -20,6 +20,9 @@ import (
 // nothing, and never modifies cur.
 
 // clone returns a copy of s whose maps may be modified, one version ahead.
+// A new kind of resource (task definitions, services, placed tasks) is a new
+// map of State cloned here, an optional field of the snapshot document
+// (wireState) and new operations of the raft log (command).
 func (s *State) clone() *State {
 	return &State{
 		Version:      s.Version + 1,
