@@ -154,6 +154,24 @@ func (r *Raft) WaitLeader(ctx context.Context) (id, addr string, err error) {
 	return r.waitLeader(ctx, func(id string) bool { return id != "" })
 }
 
+// Ready blocks until a leader is known and, on the leader, until this
+// server applied everything committed before (Barrier): a restarted server
+// restores its snapshot at once but replays the rest of its log only then.
+// Call it before serving writes or scheduling.
+func (r *Raft) Ready(ctx context.Context) error {
+	if _, _, err := r.WaitLeader(ctx); err != nil {
+		return err
+	}
+	if !r.IsLeader() {
+		return nil
+	}
+	err := r.Barrier(ctx)
+	if errors.Is(err, ErrNotLeader) {
+		return nil // leadership moved on: the new leader catches up itself
+	}
+	return err
+}
+
 // WaitLeadership blocks until this server's leadership is leading: true to
 // wait until it leads (the scheduler then runs, after a Barrier so that it
 // sees every committed write), false until it no longer does.

@@ -175,3 +175,35 @@ func TestWaitLeadership(t *testing.T) {
 		t.Errorf("WaitLeader() = %q, %q, %v; want solo at %s", id, addr, err, r.Addr())
 	}
 }
+
+// TestRaftQuorumLost: a leader whose followers are gone steps down, and a
+// write fails within its context instead of hanging.
+func TestRaftQuorumLost(t *testing.T) {
+	nodes := openCluster(t, 3)
+	leader := onLeader(t, nodes, "", func(l *Raft) error {
+		_, err := l.Apply(ctx(t), decode(t, "g.yaml", groupWeb))
+		return err
+	})
+	for _, r := range nodes {
+		if r != leader {
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := leader.RegisterTargets(c, "web", []spec.Target{{Address: "10.0.0.1:80"}})
+	if err == nil {
+		t.Fatalf("RegisterTargets() without a quorum = nil, want an error")
+	}
+	if c.Err() != nil {
+		t.Errorf("RegisterTargets() without a quorum ended with its context (%v), want raft to give up first: %v", c.Err(), err)
+	}
+	if err := leader.WaitLeadership(ctx(t), false); err != nil {
+		t.Errorf("WaitLeadership(false) = %v", err)
+	}
+	if v := leader.Snapshot().Version; v != 1 {
+		t.Errorf("version after the failed write = %d, want 1", v)
+	}
+}

@@ -102,7 +102,9 @@ func TestRaftRestartKeepsState(t *testing.T) {
 	}
 
 	again := openRaft(t, cfg)
-	waitSelfLeader(t, again)
+	if err := again.Ready(ctx(t)); err != nil {
+		t.Fatalf("Ready() = %v", err)
+	}
 	s, err := again.Watch(ctx(t), 1)
 	if err != nil {
 		t.Fatal(err)
