@@ -1,8 +1,14 @@
 // Package store owns Gantry's desired state: the listeners and target groups
 // applied by operators and the targets registered through the API, as
 // immutable versioned snapshots behind the Store interface, with blocking
-// watches. Memory keeps the state in this process; a raft-replicated Store
-// will implement the same interface.
+// watches.
+//
+// Two implementations answer alike because both run the same pure
+// transitions (transition.go): Memory keeps the state in this process; Raft
+// replicates it with hashicorp/raft, its FSM applying each committed command
+// (a versioned, JSON-encoded log entry) to the previous state. Raft accepts
+// writes on the leader only and tells other servers where the leader is
+// (NotLeaderError); reads are local.
 //
 // It must never know about HTTP or the data plane: the apiserver translates
 // requests into Store calls and the balancer consumes snapshots.
