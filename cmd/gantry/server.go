@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -73,11 +74,11 @@ applied at start and re-read on SIGHUP; SIGTERM stops gracefully.`,
 	fl.StringVar(&f.accessLog, "access-log", "", "write JSON access logs to PATH, or - for stdout")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	fl.StringVar(&f.gossipAddr, "gossip-addr", "0.0.0.0:7946", "gossip address (clustering: not in this build yet)")
-	fl.StringVar(&f.raftAddr, "raft-addr", "", "raft address (clustering: not in this build yet)")
+	fl.StringVar(&f.raftAddr, "raft-addr", "", "raft address (default with --dev: 127.0.0.1 and a free port)")
 	fl.StringArrayVar(&f.join, "join", nil, "HOST:PORT of a node to join (clustering: not in this build yet)")
 	fl.BoolVar(&f.server, "server", false, "take part in replicated state (clustering: not in this build yet)")
 	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for (clustering: not in this build yet)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "state directory (this build keeps state in memory)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "state directory: the raft log and snapshots, ACME certificates (default: in memory)")
 	fl.StringArrayVar(&f.attrs, "attr", nil, "placement attribute key=value (scheduler: not in this build yet)")
 	fl.StringArrayVar(&f.drivers, "driver", nil, "task driver process|docker (scheduler: not in this build yet)")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer (scheduler: not in this build yet)")
@@ -117,9 +118,6 @@ func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 	case len(f.drivers) > 0 || len(f.attrs) > 0 || f.cpu != "" || f.memory != "":
 		return errors.New("--driver/--attr/--cpu/--memory: the scheduler is not in this build yet")
 	}
-	if f.dataDir != "" {
-		log.Warn("--data-dir has no effect yet: state is kept in memory", "data_dir", f.dataDir)
-	}
 	return nil
 }
 
@@ -143,7 +141,10 @@ func runServer(parent context.Context, f serverFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st := store.NewMemory()
+	st, err := openStore(ctx, f, log, reg)
+	if err != nil {
+		return err
+	}
 	if len(f.files) > 0 {
 		if err := applyFiles(ctx, st, f.files, log); err != nil {
 			return err
@@ -204,6 +205,9 @@ func runServer(parent context.Context, f serverFlags) error {
 			}
 		}()
 	}
+	if r, ok := st.(*store.Raft); ok {
+		run("store", r.Run)
+	}
 	run("balancer", bal.Run)
 	run("health", checker.Run)
 	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
@@ -243,6 +247,44 @@ func runServer(parent context.Context, f serverFlags) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// openStore returns the desired-state store: with --dev a single-voter raft
+// (in memory, or under --data-dir so a restart keeps the state), ready to
+// take writes; otherwise the in-memory store.
+func openStore(ctx context.Context, f serverFlags, log *slog.Logger, reg *prometheus.Registry) (store.Store, error) {
+	if !f.dev {
+		return store.NewMemory(), nil
+	}
+	addr := f.raftAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	dir := f.dataDir
+	if dir != "" {
+		dir = filepath.Join(dir, "raft")
+	}
+	r, err := store.NewRaft(store.RaftConfig{
+		NodeID:    f.nodeName,
+		BindAddr:  addr,
+		DataDir:   dir,
+		Bootstrap: true,
+		// One voter elects itself at once; the short timeouts only make
+		// that first election quick.
+		Timeouts: store.TestRaftTimeouts(),
+		Logger:   log,
+		Registry: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := r.Ready(readyCtx); err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("store: not ready: %w", err)
+	}
+	return r, nil
 }
 
 // applyFiles loads documents and applies them; every located problem is
