@@ -354,4 +354,3 @@ http {
 	}
 	return start(dir, "nginx", bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"))
 }
-
