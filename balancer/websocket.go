@@ -158,7 +158,13 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 	// Gantry writes the 101 itself: fasthttp skips the hijack of a response
 	// marked Connection: close (a retiring server marks every one).
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(ws.serve)
+	// The handler returns at once (the server keeps hijacked connections
+	// open), so fasthttp frees its request context and read buffer; the
+	// buffer is emptied first.
+	ctx.Hijack(func(hc net.Conn) {
+		client, pending := takeBuffered(hc)
+		go ws.serve(client, pending)
+	})
 }
 
 // upgradeRoundTrip dials t, writes the upgrade request and reads the answer

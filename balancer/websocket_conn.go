@@ -94,13 +94,12 @@ func newWSConn(l *httpListener, rs *reqState, g *group, t *target, conn net.Conn
 
 // serve is the hijack handler: it relays the 101, then pipes until either
 // side ends, the connection idles out or shutdown closes it.
-func (ws *wsConn) serve(hc net.Conn) {
+func (ws *wsConn) serve(client net.Conn, pending []byte) {
 	l, t := ws.l, ws.t
 	defer l.b.wg.Done()
 	defer t.inflight.Add(-1)
 	defer t.hijacked.remove(ws)
 
-	client, pending := takeBuffered(hc)
 	ws.mu.Lock()
 	ws.client = client
 	_ = client.SetWriteDeadline(time.Now().Add(goAwayWrite + ws.idle))
