@@ -375,3 +375,23 @@ func TestACMEChallenge(t *testing.T) {
 		t.Errorf("ordinary path = %d %q, hook calls %d; want routed without asking", code, body, len(asked))
 	}
 }
+
+// A client that sends a frame in the same write as its upgrade: fasthttp
+// has it buffered behind the head when the connection is hijacked.
+func TestWebSocketClientFrameWithUpgrade(t *testing.T) {
+	echo := startEcho(t, "e")
+	h := startLB(t, wsDoc(60, 30, "", echo))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
+	frame := "\x81\x82\x01\x02\x03\x04" + string([]byte{'h' ^ 1, 'i' ^ 2})
+	if _, err := io.WriteString(c, rawUpgrade("/ws")+frame); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if code, _, err := readStatus(br); code != 101 {
+		t.Fatalf("status %d (%v), want 101", code, err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "\x81\x02hi" {
+		t.Fatalf("echo of the early frame = %q (%v)", got, err)
+	}
+}
