@@ -193,7 +193,8 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 			break
 		}
 	}
-	if err == nil && resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+	if sc := resp.StatusCode(); err == nil && sc != fasthttp.StatusSwitchingProtocols &&
+		sc != fasthttp.StatusNoContent && sc != fasthttp.StatusNotModified {
 		err = resp.ReadBody(br, maxUpgradeBody)
 	}
 	if err == nil && resp.StatusCode() == fasthttp.StatusSwitchingProtocols &&

@@ -49,10 +49,13 @@ type wsConn struct {
 	client    net.Conn
 	tr        wsframe.Tracker
 	sentClose bool
-	force     *time.Timer
 
 	stopping atomic.Bool
 	once     sync.Once
+	// clientRef is client for closeBoth, which must not wait for mu (a
+	// write to a client that does not read holds it).
+	clientRef atomic.Pointer[net.Conn]
+	force     atomic.Pointer[time.Timer]
 
 	// for the access log, copied from the upgrade request
 	start      time.Time
@@ -102,6 +105,7 @@ func (ws *wsConn) serve(client net.Conn, pending []byte) {
 
 	ws.mu.Lock()
 	ws.client = client
+	ws.clientRef.Store(&client)
 	_ = client.SetWriteDeadline(time.Now().Add(goAwayWrite + ws.idle))
 	_, err := client.Write(ws.head)
 	if err == nil && len(ws.early) > 0 {
@@ -131,11 +135,9 @@ func (ws *wsConn) serve(client net.Conn, pending []byte) {
 	p := &pipe{client: client, target: ws.target, toClient: ws, idle: ws.idle}
 	err = p.run()
 	active.Dec()
-	ws.mu.Lock()
-	if ws.force != nil {
-		ws.force.Stop()
+	if f := ws.force.Load(); f != nil {
+		f.Stop()
 	}
-	ws.mu.Unlock()
 	up, down := p.up.Load()+int64(len(pending)), p.down.Load()
 	m.wsBytes.WithLabelValues(l.name, "client_to_target").Add(float64(up))
 	m.wsBytes.WithLabelValues(l.name, "target_to_client").Add(float64(down))
@@ -235,6 +237,7 @@ func (ws *wsConn) sendCloseLocked() error {
 func (ws *wsConn) shutdown() {
 	ws.once.Do(func() {
 		ws.stopping.Store(true)
+		ws.force.Store(time.AfterFunc(goAwayGrace, ws.closeBoth))
 		// The WebSocket's own goroutine is still running (it is in the
 		// target's set), so the wait group cannot be at zero here.
 		ws.l.b.wg.Add(1)
@@ -246,38 +249,30 @@ func (ws *wsConn) shutdown() {
 }
 
 // goAway closes at once if the target's stream is between frames and no
-// write is under way; otherwise the writer closes at the next boundary and a
-// timer closes regardless after goAwayGrace.
+// write is under way. Otherwise the writer closes at the next boundary (it
+// checks stopping after each write), or the force timer after goAwayGrace.
 func (ws *wsConn) goAway() {
-	if ws.mu.TryLock() {
-		if ws.client == nil {
-			// serve has not started: it checks stopping itself.
-			ws.mu.Unlock()
-			return
-		}
-		if ws.tr.AtBoundary() || ws.tr.SawClose() || ws.tr.Broken() {
-			if !ws.tr.Broken() {
-				_ = ws.sendCloseLocked()
-			}
-			ws.mu.Unlock()
-			ws.closeBoth()
-			return
-		}
-		ws.mu.Unlock()
+	if !ws.mu.TryLock() {
+		return
 	}
-	ws.mu.Lock()
-	if ws.force == nil {
-		ws.force = time.AfterFunc(goAwayGrace, ws.closeBoth)
+	if ws.client == nil {
+		// serve has not started: it checks stopping itself.
+		ws.mu.Unlock()
+		return
+	}
+	atBoundary := ws.tr.AtBoundary() || ws.tr.SawClose()
+	if atBoundary {
+		_ = ws.sendCloseLocked()
 	}
 	ws.mu.Unlock()
+	if atBoundary {
+		ws.closeBoth()
+	}
 }
 
 func (ws *wsConn) closeBoth() {
-	ws.mu.Lock()
-	c := ws.client
-	ws.mu.Unlock()
-	if c != nil {
-		_ = c.Close()
+	if c := ws.clientRef.Load(); c != nil {
+		_ = (*c).Close()
 	}
 	_ = ws.target.Close()
 }

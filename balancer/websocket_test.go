@@ -151,7 +151,7 @@ func TestWebSocketBadUpgrades(t *testing.T) {
 }
 
 func TestWebSocketRefusedUpgradeRelayed(t *testing.T) {
-	for _, code := range []int{403, 200, 503} {
+	for _, code := range []int{403, 200, 503, 204} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			be := startBackend(t, "refuser", func(ctx *fasthttp.RequestCtx) {
 				ctx.SetStatusCode(code)
@@ -171,6 +171,9 @@ func TestWebSocketRefusedUpgradeRelayed(t *testing.T) {
 			joined := strings.Join(hdr, "\n")
 			if !strings.Contains(joined, "X-Why: no sockets here") || strings.Contains(strings.ToLower(joined), "upgrade:") {
 				t.Errorf("relayed headers = %q, want X-Why and no Upgrade", hdr)
+			}
+			if code == 204 {
+				return
 			}
 			body := make([]byte, len("refused by target\n"))
 			if _, err := io.ReadFull(br, body); err != nil || string(body) != "refused by target\n" {
