@@ -398,3 +398,33 @@ func TestWebSocketClientFrameWithUpgrade(t *testing.T) {
 		t.Fatalf("echo of the early frame = %q (%v)", got, err)
 	}
 }
+
+// Frames are not request heads: a payload that looks like a bare-LF request
+// (sent with an all-zero mask, so it is on the wire as written) must not be
+// refused by the desync scan of the client connection.
+func TestWebSocketFramesSkipDesyncScan(t *testing.T) {
+	echo := startEcho(t, "e")
+	h := startLB(t, wsDoc(60, 30, "", echo))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
+	if _, err := io.WriteString(c, rawUpgrade("/ws")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if code, _, err := readStatus(br); code != 101 {
+		t.Fatalf("status %d (%v), want 101", code, err)
+	}
+	payload := "GET / HTTP/1.1\nHost: x\n\n"
+	for i := 0; i < 3; i++ {
+		frame := append([]byte{0x81, byte(0x80 | len(payload)), 0, 0, 0, 0}, payload...)
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 2+len(payload))
+		if _, err := io.ReadFull(br, got); err != nil || string(got[2:]) != payload {
+			t.Fatalf("echo %d = %q (%v), want the payload back", i, got, err)
+		}
+	}
+	if n := h.metric("gantry_desync_nonconforming_requests_total", map[string]string{"class": "severe"}); n != 0 {
+		t.Errorf("severe desync count = %v, want 0", n)
+	}
+}
