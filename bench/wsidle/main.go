@@ -277,7 +277,10 @@ func raiseFileLimit(want uint64) {
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &up); err == nil {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "wsidle: open-file hard limit %d is below the %d needed; run as root or raise it\n", l.Max, want)
+		// The proxy needs two descriptors per WebSocket: with a hard
+		// limit of L it holds at most about L/2 of them.
+		fmt.Fprintf(os.Stderr, "wsidle: open-file hard limit %d is below the %d wanted and cannot be raised here "+
+			"(needs CAP_SYS_RESOURCE); a proxy holds at most about %d WebSockets\n", l.Max, want, (l.Max-100)/2)
 	}
 	l.Cur = l.Max
 	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
