@@ -6,6 +6,7 @@ import (
 	"crypto/sha1" //nolint:gosec // RFC 6455 mandates SHA-1 for Sec-WebSocket-Accept.
 	"encoding/base64"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -105,6 +106,9 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 	t.requests.Inc()
 	rs.targetStart = time.Now()
 	conn, br, kind := l.upgradeRoundTrip(ctx, g, t)
+	if br != nil {
+		defer putUpgradeReader(br)
+	}
 	rs.targetDur = max(time.Since(rs.targetStart), 1)
 	if kind != errNone {
 		t.inflight.Add(-1)
@@ -167,6 +171,15 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 	})
 }
 
+// upgradeReaders read targets' answers to upgrades; a WebSocket keeps
+// none (bytes behind a 101 are copied out).
+var upgradeReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func putUpgradeReader(br *bufio.Reader) {
+	br.Reset(nil) // drop the connection
+	upgradeReaders.Put(br)
+}
+
 // upgradeRoundTrip dials t, writes the upgrade request and reads the answer
 // into ctx.Response: the head of a 101 (the reader may hold frames after it),
 // or a whole other response.
@@ -181,7 +194,8 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 		_ = conn.Close()
 		return nil, nil, errResetBeforeResponse
 	}
-	br := bufio.NewReaderSize(conn, 4096)
+	br := upgradeReaders.Get().(*bufio.Reader)
+	br.Reset(conn)
 	resp := &ctx.Response
 	for {
 		resp.Header.Reset()
@@ -203,6 +217,7 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 	}
 	if err != nil {
 		_ = conn.Close()
+		putUpgradeReader(br)
 		resp.Reset()
 		switch {
 		case isTimeout(err):
