@@ -23,9 +23,9 @@ const (
 )
 
 var (
-	errBadAccept  = errors.New("balancer: websocket upgrade: target sent a wrong Sec-WebSocket-Accept")
-	errGoingAway  = errors.New("balancer: websocket: closed with 1001 going away")
-	closeGoingOff = wsframe.AppendClose(nil, wsframe.CloseGoingAway, "")
+	errBadAccept   = errors.New("balancer: websocket upgrade: target sent a wrong Sec-WebSocket-Accept")
+	errGoingAway   = errors.New("balancer: websocket: closed with 1001 going away")
+	goingAwayFrame = wsframe.AppendClose(nil, wsframe.CloseGoingAway, "")
 )
 
 // wsConn is one WebSocket spliced between a client and the target that
@@ -226,7 +226,7 @@ func (ws *wsConn) sendCloseLocked() error {
 	ws.sentClose = true
 	if !ws.tr.SawClose() {
 		_ = ws.client.SetWriteDeadline(time.Now().Add(goAwayWrite))
-		_, _ = ws.client.Write(closeGoingOff)
+		_, _ = ws.client.Write(goingAwayFrame)
 	}
 	return errGoingAway
 }
