@@ -48,6 +48,13 @@ type Options struct {
 	// DrainInterval is how often draining targets are checked for the end of
 	// their in-flight work. Default 50ms.
 	DrainInterval time.Duration
+	// ACMEChallenge, when set, answers ACME http-01 challenges: it is asked
+	// for every request whose path starts with /.well-known/acme-challenge/,
+	// before the rules, with the host (port removed) and the path. ok sends
+	// body as a 200 text/plain answer; !ok routes the request as usual. It is
+	// called concurrently, must not block for long and must not keep host or
+	// path after it returns.
+	ACMEChallenge func(host, path string) (body []byte, ok bool)
 }
 
 // Config is the desired data-plane configuration: every listener and target
@@ -72,6 +79,7 @@ type Balancer struct {
 	tune            upstreamTuning
 	shutdownTimeout time.Duration
 	drainInterval   time.Duration
+	acme            func(host, path string) ([]byte, bool)
 
 	wg sync.WaitGroup
 
@@ -105,6 +113,7 @@ func New(o Options) *Balancer {
 		ids:             newRequestIDs(),
 		shutdownTimeout: o.ShutdownTimeout,
 		drainInterval:   o.DrainInterval,
+		acme:            o.ACMEChallenge,
 		listeners:       map[string]*httpListener{},
 		targets:         map[targetKey]*target{},
 		outliers:        map[string]outlierEntry{},
@@ -478,6 +487,16 @@ func (b *Balancer) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); l.stop() }()
 	}
 	wg.Wait()
+	// Hijacked connections (WebSockets, TCP flows) escape the servers'
+	// shutdown and hold b.wg: end them before waiting.
+	b.mu.Lock()
+	for _, t := range b.targets {
+		t.hijacked.closeAll()
+	}
+	for t := range b.draining {
+		t.hijacked.closeAll()
+	}
+	b.mu.Unlock()
 	b.wg.Wait()
 	b.mu.Lock()
 	for _, t := range b.targets {

@@ -95,6 +95,7 @@ type pipe struct {
 	// up and down are the bytes copied client→target and target→client,
 	// complete after run returns.
 	up, down atomic.Int64
+	firstErr atomic.Pointer[error]
 }
 
 // errIdle reports that a piped connection was closed for idleness.
@@ -109,38 +110,46 @@ func (p *pipe) run() error {
 		toClient = p.client
 	}
 	p.active.Store(time.Now().UnixNano())
-	errs := make(chan error, 2)
-	go func() { errs <- p.copy(p.target, p.client, p.client, &p.up) }()
-	go func() { errs <- p.copy(toClient, p.target, p.target, &p.down) }()
-	first := <-errs
-	if first != nil {
-		// Unblock the other direction at once.
-		_ = p.client.Close()
-		_ = p.target.Close()
-	}
-	second := <-errs
+	// One direction runs on the caller's goroutine: a goroutine stack is a
+	// large part of what an idle connection costs.
+	upDone := make(chan struct{})
+	go func() { defer close(upDone); p.end(p.copy(p.target, p.client, p.client, &p.up)) }()
+	p.end(p.copy(toClient, p.target, p.target, &p.down))
+	<-upDone
 	_ = p.client.Close()
 	_ = p.target.Close()
-	for _, err := range []error{first, second} {
-		if err != nil && err != io.EOF {
-			return err
-		}
+	if err := p.firstErr.Load(); err != nil {
+		return *err
 	}
 	return nil
+}
+
+// end records the first error of either direction and closes both
+// connections after it, so that the other direction stops at once.
+func (p *pipe) end(err error) {
+	if err == nil {
+		return
+	}
+	if err != io.EOF {
+		p.firstErr.CompareAndSwap(nil, &err)
+	}
+	_ = p.client.Close()
+	_ = p.target.Close()
 }
 
 // copy moves src to dst until src ends, then half-closes dst. srcConn is
 // the connection whose read deadline bounds idleness.
 func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomic.Int64) error {
+	move := p.mover(dst, src, srcConn)
 	if p.idle <= 0 {
-		n, err := io.Copy(dst, src)
+		n, err := move()
 		count.Add(n)
 		return p.ended(dst, err)
 	}
 	period := p.idle / 4
 	for {
 		_ = srcConn.SetReadDeadline(time.Now().Add(period))
-		n, err := io.Copy(dst, src)
+		n, err := move()
 		count.Add(n)
 		now := time.Now().UnixNano()
 		if n > 0 {
@@ -151,6 +160,58 @@ func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomi
 		}
 		if n == 0 && now-p.active.Load() >= int64(p.idle) {
 			return errIdle
+		}
+	}
+}
+
+// mover returns the copy from src to dst until src ends or fails. Between
+// two plain TCP connections that is io.Copy, which splices in the kernel.
+// Otherwise bytes pass through user space, and a buffer held by a blocked
+// Read would be most of an idle connection's memory (io.Copy allocates
+// 32 KiB per call): when src's socket can be watched, the copy waits for it
+// to be readable first and only then takes a buffer from a pool.
+func (p *pipe) mover(dst io.Writer, src io.Reader, srcConn net.Conn) func() (int64, error) {
+	_, dstTCP := dst.(*net.TCPConn)
+	_, srcTCP := src.(*net.TCPConn)
+	if dstTCP && srcTCP {
+		return func() (int64, error) { return io.Copy(dst, src) }
+	}
+	wait := readWaiter(srcConn)
+	return func() (int64, error) { return pooledCopy(dst, src, wait) }
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// pooledCopy is io.Copy with a pooled buffer held only while data moves.
+// wait, when not nil, blocks until src has something to read (or fails
+// with src's read deadline).
+func pooledCopy(dst io.Writer, src io.Reader, wait func() error) (int64, error) {
+	var total int64
+	for {
+		if wait != nil {
+			if err := wait(); err != nil {
+				return total, err
+			}
+		}
+		bp := copyBufs.Get().(*[]byte)
+		nr, rerr := src.Read(*bp)
+		var werr error
+		if nr > 0 {
+			var nw int
+			nw, werr = dst.Write((*bp)[:nr])
+			total += int64(nw)
+			if werr == nil && nw < nr {
+				werr = io.ErrShortWrite
+			}
+		}
+		copyBufs.Put(bp)
+		switch {
+		case werr != nil:
+			return total, werr
+		case rerr == io.EOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
 		}
 	}
 }

@@ -107,6 +107,11 @@ func (l *httpListener) newServer(s serverSettings, retired *atomic.Bool) *fastht
 		SecureErrorLogMessage:        true,
 		Concurrency:                  1 << 20,
 		Logger:                       fasthttpLogger{l.b.log.With("listener", l.name)},
+
+		// WebSockets close their connections themselves; fasthttp keeping
+		// them lets the hijack handler return and free its request context
+		// and 64 KiB read buffer (a third of an idle WebSocket's memory).
+		KeepHijackedConns: true,
 	}
 }
 

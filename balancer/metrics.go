@@ -27,6 +27,9 @@ type metrics struct {
 	panics             prometheus.Counter
 	clientClosed       *prometheus.CounterVec // listener (ALB's 460)
 	stickyHits         *prometheus.CounterVec // target_group
+	wsActive           *prometheus.GaugeVec   // listener
+	wsTotal            *prometheus.CounterVec // listener
+	wsBytes            *prometheus.CounterVec // listener, direction
 
 	elbCodeMu sync.Mutex
 	elbCodes  map[elbCodeKey]prometheus.Counter
@@ -92,12 +95,22 @@ func newMetrics(reg prometheus.Registerer, groups func() []*group) *metrics {
 		stickyHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_sticky_hits_total", Help: "Requests routed by a valid stickiness cookie.",
 		}, []string{"target_group"}),
+		wsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gantry_websocket_active_connections", Help: "Open WebSockets (upgraded client connections).",
+		}, []string{"listener"}),
+		wsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_websocket_connections_total", Help: "WebSockets established (upgrades a target answered with 101).",
+		}, []string{"listener"}),
+		wsBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_websocket_processed_bytes_total", Help: "Bytes relayed over ended WebSockets, by direction (client_to_target, target_to_client).",
+		}, []string{"listener", "direction"}),
 		elbCodes: map[elbCodeKey]prometheus.Counter{},
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.httpCodeELB, m.httpCodeTarget, m.targetRequests, m.targetResponseTime,
 			m.targetConnErrors, m.activeConns, m.newConns, m.rejectedConns, m.processedBytes, m.desync,
 			m.retries, m.failOpen, m.passiveFailures, m.panics, m.clientClosed, m.stickyHits,
+			m.wsActive, m.wsTotal, m.wsBytes,
 			&targetCollector{groups: groups})
 	}
 	return m

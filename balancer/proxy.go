@@ -42,6 +42,11 @@ type reqState struct {
 	pinGroup    bool
 	pinGroupID  uint64
 	pinGroupDur time.Duration
+
+	// ws marks a valid WebSocket upgrade; upgraded that it got its 101 and
+	// the connection was hijacked (logged when the WebSocket ends).
+	ws       bool
+	upgraded bool
 }
 
 var reqStatePool = sync.Pool{New: func() any { return &reqState{scratch: make([]byte, 0, 512)} }}
@@ -52,6 +57,7 @@ func (rs *reqState) reset() {
 	rs.errReason, rs.class, rs.targetDur = "", desync.Result{}, 0
 	rs.reqID = rs.reqID[:0]
 	rs.pinGroup, rs.pinGroupID, rs.pinGroupDur = false, 0, 0
+	rs.ws, rs.upgraded = false, false
 	rs.scratch = rs.scratch[:0]
 }
 
@@ -73,6 +79,8 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 
 	h := &ctx.Request.Header
 	rs.class = desync.Classify(h)
+	// Before Sanitize, which may rewrite Connection.
+	rs.ws = isWebSocketUpgrade(h)
 	if rs.class.Class >= desync.Ambiguous {
 		l.b.metrics.desync.WithLabelValues(rs.class.Class.String()).Inc()
 		if rs.class.Class == desync.Severe {
@@ -107,6 +115,21 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 	xff := h.PeekAll(fasthttp.HeaderXForwardedFor)
 	if countXFF(xff) > maxXFFAddresses {
 		l.reply(ctx, rs, 463, "TooManyForwardedAddresses")
+		return
+	}
+
+	if rs.ws {
+		reason := checkUpgrade(h)
+		if reason == "" && rs.class.Class >= desync.Ambiguous {
+			reason = "WebSocketAmbiguousRequest" // never hijack what may be framed two ways
+		}
+		if reason != "" {
+			l.reply(ctx, rs, fasthttp.StatusBadRequest, reason)
+			ctx.SetConnectionClose()
+			return
+		}
+	}
+	if l.b.acme != nil && l.acmeChallenge(ctx, rs) {
 		return
 	}
 
@@ -160,6 +183,10 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 	stripRequestHopByHop(h)
 	h.Del(fasthttp.HeaderExpect) // answered by us already
 	l.setForwarded(ctx, rs, src, xff)
+	if rs.ws {
+		l.forwardWebSocket(ctx, rs, g, t)
+		return
+	}
 	ctx.Request.UseHostHeader = true
 	rewindable := !ctx.Request.IsBodyStream()
 
@@ -401,7 +428,7 @@ func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
 	if rs.elbStatus != 0 {
 		l.b.metrics.elbCode(l.name, rs.elbStatus)
 	}
-	if l.b.access != nil {
+	if l.b.access != nil && !rs.upgraded {
 		l.logAccess(ctx, rs)
 	}
 	rs.view.ctx = nil
@@ -412,4 +439,29 @@ func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
 func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	return a.Unmap()
+}
+
+var acmePrefix = []byte("/.well-known/acme-challenge/")
+
+// acmeChallenge answers an ACME http-01 challenge before the rules see the
+// request, so a listener whose rules redirect everything to HTTPS can still
+// prove its names. It reports whether it answered.
+func (l *httpListener) acmeChallenge(ctx *fasthttp.RequestCtx, rs *reqState) bool {
+	path := ctx.Request.URI().PathOriginal()
+	if !bytes.HasPrefix(path, acmePrefix) {
+		return false
+	}
+	host := ctx.Request.Header.Host()
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && !bytes.HasSuffix(host, []byte("]")) {
+		host = host[:i]
+	}
+	body, ok := l.b.acme(b2s(host), b2s(path))
+	if !ok {
+		return false
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentType("text/plain")
+	ctx.Response.SetBody(body)
+	rs.elbStatus = fasthttp.StatusOK
+	return true
 }

@@ -111,6 +111,11 @@ func (c *conn) reset() {
 	c.tail = 0
 }
 
+// Unwrap returns the wrapped connection. The scan buffers nothing, so the
+// wrapped connection's readiness is the wrapper's; reading it directly only
+// skips the scan (which a hijacked connection no longer needs).
+func (c *conn) Unwrap() net.Conn { return c.Conn }
+
 // Read reads from the connection, scanning request-head bytes.
 func (c *conn) Read(p []byte) (int, error) {
 	if c.phase == phaseRejected {

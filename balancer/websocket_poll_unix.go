@@ -1,0 +1,31 @@
+//go:build unix
+
+package balancer
+
+import (
+	"net"
+	"syscall"
+)
+
+// readWaiter returns a function that blocks until c's socket has data (or
+// its end) to read, honouring c's read deadline, without holding a buffer;
+// nil when c does not lead to a plain TCP socket through wrappers that keep
+// nothing buffered (a TLS connection may hold decrypted bytes its socket no
+// longer shows).
+func readWaiter(c net.Conn) func() error {
+	tc := plainTCP(c)
+	if tc == nil {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	ready := func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Data, end of stream or an error: a Read will not block.
+		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+	}
+	return func() error { return rc.Read(ready) }
+}
