@@ -122,8 +122,8 @@ func TestReadProxyHeader(t *testing.T) {
 	peer := netip.MustParseAddr("127.0.0.1")
 	for _, tc := range []struct {
 		name, in, want string
-		err        error
-		rest       string
+		err            error
+		rest           string
 	}{
 		{"none", "GET / HTTP/1.1\r\n", "", nil, "GET / HTTP/1.1\r\n"},
 		{"P but not PROXY", "PUT / HTTP/1.1\r\n", "", nil, "PUT / HTTP/1.1\r\n"},
