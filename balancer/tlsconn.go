@@ -59,10 +59,10 @@ func handshakeFailed(err error, errs prometheus.Counter, plain func()) {
 	errs.Inc()
 	var re tls.RecordHeaderError
 	if plain != nil && errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+		plain()
 		_ = re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(re.Conn, plainHTTPAnswer)
 		_ = re.Conn.Close()
-		plain()
 	}
 }
 
