@@ -78,8 +78,8 @@ func (s *hijackSet) closeAll() {
 // pipe returns.
 //
 // The idle timeout is enforced with read deadlines renewed once per quarter
-// of it rather than per read, so that io.Copy between two *net.TCPConn keeps
-// using splice(2). A direction that made progress in its period records the
+// of it rather than per read, so that copies between two *net.TCPConn keep
+// using splice(2) (copyStream). A direction that made progress in its period records the
 // time; a direction whose period passed quietly ends the pipe when nothing
 // was recorded for idle. The connection therefore closes between idle and
 // 1.25 × idle after its last byte.
@@ -133,14 +133,14 @@ func (p *pipe) run() error {
 // the connection whose read deadline bounds idleness.
 func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomic.Int64) error {
 	if p.idle <= 0 {
-		n, err := io.Copy(dst, src)
+		n, err := copyStream(dst, src)
 		count.Add(n)
 		return p.ended(dst, err)
 	}
 	period := p.idle / 4
 	for {
 		_ = srcConn.SetReadDeadline(time.Now().Add(period))
-		n, err := io.Copy(dst, src)
+		n, err := copyStream(dst, src)
 		count.Add(n)
 		now := time.Now().UnixNano()
 		if n > 0 {

@@ -88,7 +88,7 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "lb.yaml")
+	conf := filepath.Join(dir, "tcp-lb.yaml") // launchPeer writes lb.yaml
 	if err := os.WriteFile(conf, []byte(gantryTCPConfig(port, echo.addr())), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: write gantry config: %w", err)
 	}
@@ -113,11 +113,14 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 			name, addr string
 			out        *[]float64
 		}{{"direct", echo.addr(), &res.Direct}, {"gantry", lb, &res.Gantry}} {
+			before, self := cpuOf(p.pid()), cpuOf(os.Getpid())
 			mbps, err := transfer(ctx, path.addr, cfg.TCP.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("bench: %s transfer run %d: %w", path.name, r, err)
 			}
-			fmt.Fprintf(log, "bench: tcp run %d %-6s %8.0f MB/s (%d bytes echoed byte-exact)\n", r, path.name, mbps, cfg.TCP.Bytes)
+			gcpu, bcpu := cpuOf(p.pid())-before, cpuOf(os.Getpid())-self
+			fmt.Fprintf(log, "bench: tcp run %d %-6s %8.0f MB/s (%d bytes echoed byte-exact; CPU: gantry %v, bench+echo %v)\n",
+				r, path.name, mbps, cfg.TCP.Bytes, gcpu, bcpu)
 			*path.out = append(*path.out, mbps)
 		}
 	}
@@ -377,6 +380,25 @@ func echoOn(c net.Conn, msg string) error {
 		return errors.New("echo differs")
 	}
 	return nil
+}
+
+// cpuOf is the user+system CPU time pid has used so far; 0 if unknown.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: utime and stime are the 12th and 13th of them.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var u, s int64
+	_, _ = fmt.Sscan(f[11], &u)
+	_, _ = fmt.Sscan(f[12], &s)
+	return time.Duration(u+s) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // rssOf reads VmRSS of pid in bytes; 0 if unknown.
