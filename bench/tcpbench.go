@@ -34,6 +34,9 @@ type TCPResults struct {
 	Cfg            TCPConfig
 	Host           string
 	Direct, Gantry []float64 // MB/s of each run (bytes moved one way / time)
+	// HAProxy is the same transfer through HAProxy in TCP mode with
+	// splice, when it is installed: a reference for what a proxy costs here.
+	HAProxy        []float64
 	HeldConns      int
 	HeldErrors     int
 	HeldFirstError string
@@ -108,18 +111,24 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 	}
 
 	res := &TCPResults{Cfg: cfg.TCP, Host: hostInfo()}
+	type path struct {
+		name, addr string
+		pid        int
+		out        *[]float64
+	}
+	paths := []path{{"direct", echo.addr(), 0, &res.Direct}, {"gantry", lb, p.pid(), &res.Gantry}}
+	if hp, addr := startHAProxyTCP(ctx, h, echo.addr(), log); hp != nil {
+		paths = append(paths, path{"haproxy", addr, hp.pid(), &res.HAProxy})
+	}
 	for r := 1; r <= cfg.TCP.Runs; r++ {
-		for _, path := range []struct {
-			name, addr string
-			out        *[]float64
-		}{{"direct", echo.addr(), &res.Direct}, {"gantry", lb, &res.Gantry}} {
-			before, self := cpuOf(p.pid()), cpuOf(os.Getpid())
+		for _, path := range paths {
+			before, self := cpuOf(path.pid), cpuOf(os.Getpid())
 			mbps, err := transfer(ctx, path.addr, cfg.TCP.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("bench: %s transfer run %d: %w", path.name, r, err)
 			}
-			gcpu, bcpu := cpuOf(p.pid())-before, cpuOf(os.Getpid())-self
-			fmt.Fprintf(log, "bench: tcp run %d %-6s %8.0f MB/s (%d bytes echoed byte-exact; CPU: gantry %v, bench+echo %v)\n",
+			gcpu, bcpu := cpuOf(path.pid)-before, cpuOf(os.Getpid())-self
+			fmt.Fprintf(log, "bench: tcp run %d %-7s %8.0f MB/s (%d bytes echoed byte-exact; CPU: proxy %v, bench+echo %v)\n",
 				r, path.name, mbps, cfg.TCP.Bytes, gcpu, bcpu)
 			*path.out = append(*path.out, mbps)
 		}
@@ -426,14 +435,21 @@ func TCPMarkdown(r *TCPResults) string {
 	for _, row := range []struct {
 		name string
 		xs   []float64
-	}{{"direct loopback", r.Direct}, {"through gantry", r.Gantry}} {
+	}{{"direct loopback", r.Direct}, {"through gantry", r.Gantry}, {"through haproxy (reference)", r.HAProxy}} {
+		if len(row.xs) == 0 {
+			continue
+		}
 		runs := make([]string, len(row.xs))
 		for i, x := range row.xs {
 			runs[i] = fmt.Sprintf("%.0f", x)
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %s |\n", row.name, median(row.xs), strings.Join(runs, ", "))
 	}
-	fmt.Fprintf(&b, "\nRatio gantry / direct (medians): **%.2f**\n\n", r.Ratio())
+	fmt.Fprintf(&b, "\nRatio gantry / direct (medians): **%.2f**", r.Ratio())
+	if d := median(r.Direct); len(r.HAProxy) > 0 && d > 0 {
+		fmt.Fprintf(&b, "; haproxy / direct: %.2f", median(r.HAProxy)/d)
+	}
+	b.WriteString("\n\n")
 	fmt.Fprintf(&b, "## Concurrent connections\n\n%d connections held open through the listener at once, each echoing twice: %d errors",
 		r.HeldConns, r.HeldErrors)
 	if r.HeldFirstError != "" {
@@ -464,4 +480,46 @@ func benchmarkTCP(ctx context.Context, cfg Config, log io.Writer) error {
 		return fmt.Errorf("bench: %d errors holding %d connections", res.HeldErrors, cfg.TCP.Conns)
 	}
 	return nil
+}
+
+// startHAProxyTCP starts HAProxy as a TCP proxy to backend, if installed;
+// nil when it is not (or does not start).
+func startHAProxyTCP(ctx context.Context, h *harness, backend string, log io.Writer) (*proc, string) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return nil, ""
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, ""
+	}
+	conf := filepath.Join(h.dir, "haproxy-tcp.cfg")
+	cfg := fmt.Sprintf(`global
+    maxconn 4000
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 5s
+    timeout client 350s
+    timeout server 350s
+frontend f
+    bind 127.0.0.1:%d
+    default_backend b
+backend b
+    server s1 %s
+`, port, backend)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		return nil, ""
+	}
+	p, err := h.sup.start("haproxy", "", []string{bin, "-db", "-f", conf}, nil)
+	if err != nil {
+		return nil, ""
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if err := waitEcho(ctx, p, addr, 10*time.Second); err != nil {
+		fmt.Fprintf(log, "bench: haproxy reference skipped: %v\n", err)
+		h.sup.stop(p)
+		return nil, ""
+	}
+	return p, addr
 }
