@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -356,4 +357,44 @@ func TestTCPProxyUntrustedRefused(t *testing.T) {
 	if be.n.get() != 1 {
 		t.Errorf("backend saw %d connections, want 1", be.n.get())
 	}
+}
+
+// TestTCPIdleFlowsHoldNoPipes: an idle flow costs its two sockets only;
+// splice pipes are given back once the bytes have moved.
+func TestTCPIdleFlowsHoldNoPipes(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc")
+	}
+	// The backend echoes by hand: io.Copy would splice and hold a pipe.
+	be := startTCPBackend(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, "a\n")
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+	h := startLB(t, tcpDoc("", "", be.addr))
+	fds := func() int { es, _ := os.ReadDir("/proc/self/fd"); return len(es) }
+	roundTrip := func(c net.Conn, br *bufio.Reader) {
+		readLine(t, br)
+		roundTrip(t, c, br, "moved")
+	}
+	// Warm the pipe pool so pooled pipes do not count below.
+	warm := dialRaw(t, h.addr(), 5*time.Second)
+	roundTrip(warm, bufio.NewReader(warm))
+	before := fds()
+	const n = 40
+	for range n {
+		c := dialRaw(t, h.addr(), 10*time.Second)
+		roundTrip(c, bufio.NewReader(c))
+	}
+	// Each flow: the client, both Gantry sockets and the backend's socket.
+	waitFor(t, 2*time.Second, "flows settled", func() bool { return fds()-before <= 4*n+8 })
+	t.Logf("%d descriptors for %d flows", fds()-before, n)
 }
