@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -82,17 +83,26 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 	}
 	help, _ := exec.Command(bin, "server", "--help").CombinedOutput()
 
-	echo, err := startEcho()
+	echo, err := startEcho(true)
 	if err != nil {
 		return nil, err
 	}
 	defer echo.close()
+	held, err := startEcho(false)
+	if err != nil {
+		return nil, err
+	}
+	defer held.close()
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	holdPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	conf := filepath.Join(dir, "tcp-lb.yaml") // launchPeer writes lb.yaml
-	if err := os.WriteFile(conf, []byte(gantryTCPConfig(port, echo.addr())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(gantryTCPConfig(port, echo.addr(), holdPort, held.addr())), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: write gantry config: %w", err)
 	}
 	l, err := launchPeer(peerGantry, bin, dir, port, nil, gantryOptions{help: string(help), extra: cfg.GantryArgs})
@@ -133,13 +143,17 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 			*path.out = append(*path.out, mbps)
 		}
 	}
-	hold(ctx, lb, cfg.TCP.Conns, res, p.pid())
+	hold(ctx, fmt.Sprintf("127.0.0.1:%d", holdPort), cfg.TCP.Conns, res, p.pid())
+	if res.HeldErrors > 0 || p.exited() || res.GantryRSS == 0 {
+		fmt.Fprintf(log, "bench: gantry log:\n%s\n", p.logTail())
+	}
 	fmt.Fprintf(log, "bench: held %d connections through gantry: %d errors in %v\n", res.HeldConns, res.HeldErrors, res.HoldTime.Round(time.Millisecond))
 	return res, nil
 }
 
-// gantryTCPConfig is one TCP listener on loopback forwarding to the echo server.
-func gantryTCPConfig(port int, backend string) string {
+// gantryTCPConfig is two TCP listeners on loopback: one to the splicing
+// echo server for throughput, one to the buffered one for held connections.
+func gantryTCPConfig(port int, backend string, holdPort int, holdBackend string) string {
 	return fmt.Sprintf(`kind: TargetGroup
 name: echo
 protocol: TCP
@@ -152,7 +166,20 @@ address: 127.0.0.1
 port: %d
 protocol: TCP
 defaultAction: {forward: {targetGroup: echo}}
-`, backend, port)
+---
+kind: TargetGroup
+name: held
+protocol: TCP
+targets: ["%s"]
+healthCheck: {enabled: false}
+---
+kind: Listener
+name: held
+address: 127.0.0.1
+port: %d
+protocol: TCP
+defaultAction: {forward: {targetGroup: held}}
+`, backend, port, holdBackend, holdPort)
 }
 
 // echoServer copies each connection back to itself with io.Copy, which is
@@ -164,7 +191,10 @@ type echoServer struct {
 	conns map[net.Conn]struct{}
 }
 
-func startEcho() (*echoServer, error) {
+// With splice false it echoes through a small buffer instead: io.Copy
+// holds a splice pipe (two descriptors) per waiting connection, which the
+// held-connections test cannot afford under a 20,000 descriptor limit.
+func startEcho(splice bool) (*echoServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench: echo server: %w", err)
@@ -184,7 +214,11 @@ func startEcho() (*echoServer, error) {
 			e.wg.Add(1)
 			go func() {
 				defer e.wg.Done()
-				_, _ = io.Copy(c, c)
+				if splice {
+					_, _ = io.Copy(c, c)
+				} else {
+					_, _ = io.CopyBuffer(c, struct{ io.Reader }{c}, make([]byte, 4096))
+				}
 				_ = c.(*net.TCPConn).CloseWrite()
 				e.mu.Lock()
 				delete(e.conns, c)
@@ -462,6 +496,7 @@ func TCPMarkdown(r *TCPResults) string {
 
 // benchmarkTCP runs the TCP measurement and writes tcp-results.md.
 func benchmarkTCP(ctx context.Context, cfg Config, log io.Writer) error {
+	raiseHardFileLimit(log, 1<<17)
 	raiseFileLimit(log)
 	res, err := runTCP(ctx, cfg, log)
 	if err != nil {
@@ -522,4 +557,19 @@ backend b
 		return nil, ""
 	}
 	return p, addr
+}
+
+// raiseHardFileLimit lifts the hard open-file limit to at least n where the
+// process may (root): the held connections cost this process two
+// descriptors each plus the echo server's splice pipes (two more per
+// connection while io.Copy waits), and Gantry two each.
+func raiseHardFileLimit(log io.Writer, n uint64) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Max >= n {
+		return
+	}
+	l.Max, l.Cur = n, n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		fmt.Fprintf(log, "bench: hard open-file limit stays below %d: %v\n", n, err)
+	}
 }
