@@ -7,14 +7,15 @@ import (
 )
 
 // tcpMetrics are the metrics of TCP and TLS listeners (NLB's ActiveFlowCount,
-// NewFlowCount, ProcessedBytes, TCP_ELB_Reset_Count, TCP_Target_Reset_Count)
+// NewFlowCount, ProcessedBytes, TCP_ELB_Reset_Count; resets by clients or
+// targets show in the access log's error_reason, as the pipe cannot tell
+// which side reset)
 // and of the edge every listener shares: TLS handshakes and PROXY headers.
 type tcpMetrics struct {
 	activeFlows    *prometheus.GaugeVec   // listener
 	newFlows       *prometheus.CounterVec // listener
 	flowBytes      *prometheus.CounterVec // listener
 	elbResets      *prometheus.CounterVec // listener
-	targetResets   *prometheus.CounterVec // target_group
 	tlsNegotiation *prometheus.CounterVec // listener
 	proxyRejected  *prometheus.CounterVec // listener
 
@@ -44,9 +45,6 @@ func newTCPMetrics(reg prometheus.Registerer) *tcpMetrics {
 		elbResets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_tcp_elb_reset_total", Help: "Flows Gantry ended itself: no target, target unreachable, idle timeout, drain deadline, refused PROXY header (NLB's TCP_ELB_Reset_Count).",
 		}, []string{"listener"}),
-		targetResets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_tcp_target_reset_total", Help: "Flows a target reset (NLB's TCP_Target_Reset_Count).",
-		}, []string{"target_group"}),
 		tlsNegotiation: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_client_tls_negotiation_errors_total", Help: "TLS handshakes with clients that failed, plain HTTP on a TLS port included (ALB's ClientTLSNegotiationErrorCount).",
 		}, []string{"listener"}),
@@ -56,7 +54,7 @@ func newTCPMetrics(reg prometheus.Registerer) *tcpMetrics {
 		listeners: map[string]*tcpListenerMetrics{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.activeFlows, m.newFlows, m.flowBytes, m.elbResets, m.targetResets,
+		reg.MustRegister(m.activeFlows, m.newFlows, m.flowBytes, m.elbResets,
 			m.tlsNegotiation, m.proxyRejected)
 	}
 	return m
