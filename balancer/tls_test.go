@@ -321,3 +321,30 @@ healthCheck: {enabled: false}
 		t.Fatalf("back to HTTP: %d %q", code, body)
 	}
 }
+
+// TestHTTPSBehindProxyProtocol: the PROXY header comes before the TLS
+// handshake, and its client reaches X-Forwarded-For.
+func TestHTTPSBehindProxyProtocol(t *testing.T) {
+	ca := newTestCA(t)
+	be := startBackend(t, "web", nil)
+	doc := strings.Replace(httpsDoc(be.addr), "protocol: HTTPS\n", "protocol: HTTPS\nproxyProtocol: {trustedCidrs: [127.0.0.1]}\n", 1)
+	h := startLB(t, doc, func(o *Options) {
+		o.TLS = &staticTLS{certs: []tls.Certificate{ca.issue(t, "www.example.com")}}
+	})
+	raw := dialRaw(t, h.addr(), 5*time.Second)
+	if _, err := io.WriteString(raw, "PROXY TCP4 198.51.100.20 127.0.0.1 4444 443\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, ca.clientConfig("www.example.com"))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatalf("handshake or write: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got := resp.Header.Get("X-Seen-Xff"); got != "198.51.100.20" {
+		t.Fatalf("X-Forwarded-For = %q, want 198.51.100.20", got)
+	}
+}
