@@ -47,6 +47,9 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 		TargetProcessingTime:   -1,
 		ResponseProcessingTime: -1,
 	}
+	if ctx.IsTLS() {
+		fillTLS(e, ctx.Conn())
+	}
 	if a := rs.action; a != nil {
 		e.MatchedRulePriority = a.Priority
 		e.ActionsExecuted = a.Kind.String()

@@ -55,6 +55,9 @@ type Options struct {
 	// called concurrently, must not block for long and must not keep host or
 	// path after it returns.
 	ACMEChallenge func(host, path string) (body []byte, ok bool)
+	// TLS supplies the certificates of HTTPS and TLS listeners. Required
+	// when any listener terminates TLS: Update fails without it.
+	TLS TLSProvider
 }
 
 // Config is the desired data-plane configuration: every listener and target
@@ -72,6 +75,8 @@ type Config struct {
 type Balancer struct {
 	log             *slog.Logger
 	metrics         *metrics
+	tcpm            *tcpMetrics
+	tls             TLSProvider
 	health          HealthChecker
 	access          AccessLogger
 	cookies         *cookieCodec
@@ -84,7 +89,7 @@ type Balancer struct {
 	wg sync.WaitGroup
 
 	mu        sync.Mutex // serialises Update and draining bookkeeping
-	listeners map[string]*httpListener
+	listeners map[string]frontend
 	targets   map[targetKey]*target
 	outliers  map[string]outlierEntry
 	draining  map[*target]string // target → group
@@ -108,13 +113,14 @@ func New(o Options) *Balancer {
 	b := &Balancer{
 		log:             o.Logger,
 		health:          o.Health,
+		tls:             o.TLS,
 		access:          o.AccessLog,
 		cookies:         newCookieCodec(o.CookieKey),
 		ids:             newRequestIDs(),
 		shutdownTimeout: o.ShutdownTimeout,
 		drainInterval:   o.DrainInterval,
 		acme:            o.ACMEChallenge,
-		listeners:       map[string]*httpListener{},
+		listeners:       map[string]frontend{},
 		targets:         map[targetKey]*target{},
 		outliers:        map[string]outlierEntry{},
 		draining:        map[*target]string{},
@@ -142,6 +148,7 @@ func New(o Options) *Balancer {
 	empty := []*group{}
 	b.groups.Store(&empty)
 	b.metrics = newMetrics(o.Registry, func() []*group { return *b.groups.Load() })
+	b.tcpm = newTCPMetrics(o.Registry)
 	return b
 }
 
@@ -279,9 +286,6 @@ func ptrEq[T comparable](a, c *T) bool {
 
 // buildListener compiles a listener's rules and resolves its groups.
 func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*listenerState, error) {
-	if l.Protocol != "" && l.Protocol != spec.ProtocolHTTP {
-		return nil, fmt.Errorf("balancer: listener %s: protocol %s is not supported yet", l.Name, l.Protocol)
-	}
 	table, err := rules.Compile(l)
 	if err != nil {
 		return nil, fmt.Errorf("balancer: listener %s: %w", l.Name, err)
@@ -299,6 +303,9 @@ func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*l
 	}
 	if st.maxURI <= 0 {
 		st.maxURI = 16384
+	}
+	if err := b.buildEdge(l, st); err != nil {
+		return nil, err
 	}
 	for _, a := range table.Actions() {
 		if a.Kind != rules.ActionForward {
@@ -341,11 +348,11 @@ func (b *Balancer) bindNew(ls []*spec.Listener) (map[string]net.Listener, error)
 
 // moved reports whether l must be bound anew: its address or port differ
 // from what cur is bound to. Port 0 keeps the port cur already has.
-func moved(cur *httpListener, l *spec.Listener) bool {
-	if cur.state.Load().spec.Address != l.Address {
+func moved(cur frontend, l *spec.Listener) bool {
+	if cur.current().spec.Address != l.Address {
 		return true
 	}
-	tcp, ok := cur.port.ln.Addr().(*net.TCPAddr)
+	tcp, ok := bindAddrOf(cur).(*net.TCPAddr)
 	return ok && l.Port != 0 && l.Port != tcp.Port
 }
 
@@ -356,7 +363,6 @@ func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listene
 	for _, l := range ls {
 		keep[l.Name] = true
 		st := states[l.Name]
-		s := settingsOf(l)
 		cur := b.listeners[l.Name]
 		if ln, moved := opened[l.Name]; moved {
 			if cur != nil {
@@ -365,24 +371,27 @@ func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listene
 			if l.Port == 0 {
 				st.portText = []byte(strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 			}
-			hl := &httpListener{b: b, name: l.Name, port: newPortListener(ln, l.Name, b.metrics)}
-			hl.port.maxConns.Store(int64(l.Limits.MaxConnections))
-			hl.state.Store(st)
+			port := newPortListener(ln, l.Name, b.metrics)
+			port.maxConns.Store(int64(l.Limits.MaxConnections))
+			b.listeners[l.Name] = b.newFrontend(l, port, st)
 			b.wg.Add(1)
-			go func() { defer b.wg.Done(); hl.port.acceptLoop() }()
-			hl.start(s)
-			b.listeners[l.Name] = hl
+			go func() { defer b.wg.Done(); port.acceptLoop() }()
 			b.log.Info("listener started", "listener", l.Name, "addr", ln.Addr().String())
 			continue
 		}
 		if l.Port == 0 {
-			st.portText = cur.state.Load().portText
+			st.portText = cur.current().portText
 		}
-		cur.port.maxConns.Store(int64(l.Limits.MaxConnections))
-		cur.state.Store(st)
-		if cur.settings != s {
-			cur.start(s)
+		cur.socket().maxConns.Store(int64(l.Limits.MaxConnections))
+		if kindOf(l) != cur.kind() {
+			// Same socket, other protocol family: the new frontend takes
+			// new connections while the old one's finish.
+			b.listeners[l.Name] = b.newFrontend(l, cur.socket(), st)
+			cur.release()
+			b.log.Info("listener protocol changed", "listener", l.Name, "protocol", l.EffectiveProtocol())
+			continue
 		}
+		cur.apply(st)
 	}
 	for name, cur := range b.listeners {
 		if !keep[name] {
@@ -402,7 +411,7 @@ func (b *Balancer) Addr(listener string) (net.Addr, bool) {
 	if l == nil {
 		return nil, false
 	}
-	return l.port.ln.Addr(), true
+	return bindAddrOf(l), true
 }
 
 // startDrain moves a deregistered target to draining: it takes no new
@@ -479,7 +488,7 @@ func (b *Balancer) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
 	ls := b.listeners
-	b.listeners = map[string]*httpListener{}
+	b.listeners = map[string]frontend{}
 	b.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range ls {

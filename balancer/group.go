@@ -81,6 +81,8 @@ func newSelector(algorithm string) selector {
 		return &leastOutstanding{}
 	case spec.AlgorithmWeightedRandom:
 		return weightedRandom{}
+	case spec.AlgorithmFlowHash:
+		return &flowHash{}
 	default:
 		return &roundRobin{}
 	}

@@ -78,8 +78,8 @@ func (s *hijackSet) closeAll() {
 // pipe returns.
 //
 // The idle timeout is enforced with read deadlines renewed once per quarter
-// of it rather than per read, so that io.Copy between two *net.TCPConn keeps
-// using splice(2). A direction that made progress in its period records the
+// of it rather than per read, so that copies between two *net.TCPConn keep
+// using splice(2) (copyStream). A direction that made progress in its period records the
 // time; a direction whose period passed quietly ends the pipe when nothing
 // was recorded for idle. The connection therefore closes between idle and
 // 1.25 × idle after its last byte.
@@ -174,7 +174,7 @@ func (p *pipe) mover(dst io.Writer, src io.Reader, srcConn net.Conn) func() (int
 	_, dstTCP := dst.(*net.TCPConn)
 	_, srcTCP := src.(*net.TCPConn)
 	if dstTCP && srcTCP {
-		return func() (int64, error) { return io.Copy(dst, src) }
+		return func() (int64, error) { return copyStream(dst, src) }
 	}
 	wait := readWaiter(srcConn)
 	return func() (int64, error) { return pooledCopy(dst, src, wait) }

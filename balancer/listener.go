@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +32,19 @@ type listenerState struct {
 	maxURI      int
 	maxBody     int64
 	idleTimeout time.Duration
+
+	// headerTimeout bounds the work done on a new connection before it
+	// is served: PROXY header, TLS handshake, SNI peek.
+	headerTimeout time.Duration
+	// tlsConfig is set on HTTPS and TLS listeners.
+	tlsConfig *tls.Config
+	tlsErrors prometheus.Counter
+	// proxy is set when the listener accepts PROXY headers.
+	proxy *proxyPolicy
+	// sni is set on TCP listeners whose rules route by SNI.
+	sni bool
+	// tcp holds the flow metrics of TCP and TLS listeners.
+	tcp *tcpListenerMetrics
 
 	requests     prometheus.Counter
 	clientClosed prometheus.Counter
@@ -78,6 +92,35 @@ type httpListener struct {
 	retired  *atomic.Bool // set when srv is being replaced
 	view     *listenerView
 	settings serverSettings
+
+	// released is closed when another frontend took the socket over.
+	released    chan struct{}
+	releaseOnce sync.Once
+}
+
+// dispatch prepares an accepted connection for the HTTP server and hands it
+// to whichever server view is accepting. The PROXY header, TLS and desync
+// wrappers are all lazy: the header and the handshake are read by the first
+// Read, in the connection's own goroutine, never in the accept loop.
+func (l *httpListener) dispatch(cc *countingConn) {
+	st := l.state.Load()
+	var c net.Conn = cc
+	if st.proxy != nil {
+		c = newProxyConn(c, st.proxy, st.headerTimeout)
+	}
+	if st.tlsConfig != nil {
+		c = newTLSServerConn(c, st, st.tlsErrors, func() { l.b.metrics.elbCode(l.name, 400) })
+	}
+	// The desync scan rejects bare-LF request heads at once (fasthttp
+	// would wait for its read timeout); it counts them as severe.
+	c = desync.WrapConn(c, l.port.onBareLF)
+	select {
+	case l.port.conns <- c:
+	case <-l.port.done:
+		_ = c.Close()
+	case <-l.released:
+		_ = c.Close()
+	}
 }
 
 // newServer makes a server for settings s. Once retired is set, each request
@@ -228,6 +271,10 @@ type portListener struct {
 	maxConns atomic.Int64
 	active   atomic.Int64
 
+	// dispatch hands each accepted connection to the listener's
+	// frontend; it must not block for long (the accept loop waits).
+	dispatch atomic.Pointer[func(*countingConn)]
+
 	onBareLF    func()
 	activeGauge prometheus.Gauge
 	newConns    prometheus.Counter
@@ -274,15 +321,7 @@ func (p *portListener) acceptLoop() {
 		p.active.Add(1)
 		p.activeGauge.Inc()
 		p.newConns.Inc()
-		// The desync scan rejects bare-LF request heads at once (fasthttp
-		// would wait for its read timeout); it counts them as severe.
-		cc := desync.WrapConn(&countingConn{Conn: c, p: p}, p.onBareLF)
-		select {
-		case p.conns <- cc:
-		case <-p.done:
-			_ = cc.Close()
-			return
-		}
+		(*p.dispatch.Load())(&countingConn{Conn: c, p: p})
 	}
 }
 

@@ -12,6 +12,13 @@
 // memory per idle keep-alive connection, and writing results.md and
 // results.svg.
 //
+// With --tcp it measures a TCP listener instead (tcpbench.go): --tcp-bytes
+// (1 GiB) sent through one connection and echoed back, checked byte for
+// byte, through Gantry, straight to the echo server and, when installed,
+// through HAProxy in TCP mode, alternating for --tcp-runs; then
+// --tcp-conns (5,000) connections held open through Gantry at once. It
+// writes tcp-results.md.
+//
 // It must never install anything, touch files outside its temporary directory
 // and --out, listen on anything but 127.0.0.1, or leave a process it started
 // running: every child is in its own process group and is stopped on return,

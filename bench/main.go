@@ -49,6 +49,9 @@ type Config struct {
 	Keep bool
 	// Quick is the smoke-test mode: 1 run of 3 s.
 	Quick bool
+	// TCPMode measures a TCP listener instead (--tcp); TCP shapes it.
+	TCPMode bool
+	TCP     TCPConfig
 }
 
 // Validate returns every problem with c at once.
@@ -72,6 +75,9 @@ func (c Config) Validate() error {
 		if !slices.Contains(proxyPeers, p) {
 			errs = append(errs, fmt.Errorf("--peers: unknown peer %q (known: %s)", p, strings.Join(proxyPeers, ",")))
 		}
+	}
+	if c.TCPMode && (c.TCP.Bytes < 1 || c.TCP.Runs < 1 || c.TCP.Conns < 0) {
+		errs = append(errs, errors.New("--tcp-bytes and --tcp-runs must be positive, --tcp-conns not negative"))
 	}
 	if c.IdleConns < 0 || c.BurstConns < 0 {
 		errs = append(errs, errors.New("--idle-conns and --burst-conns must not be negative"))
@@ -100,7 +106,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := benchmark(ctx, cfg, os.Stderr); err != nil {
+	run := benchmark
+	if cfg.TCPMode {
+		run = benchmarkTCP
+	}
+	if err := run(ctx, cfg, os.Stderr); err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("bench: interrupted (every process it started is stopped): %w", err)
 		}
@@ -152,6 +162,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Out, "out", filepath.Join("bench", "results"), "directory for results.md, results.svg and wrk-raw.txt")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temporary directory with generated configs and logs")
 	fs.BoolVar(&c.Quick, "quick", false, "smoke test: 1 run of 3s")
+	fs.BoolVar(&c.TCPMode, "tcp", false, "measure a TCP listener (throughput against a direct copy, held connections) instead of HTTP")
+	fs.Int64Var(&c.TCP.Bytes, "tcp-bytes", 1<<30, "--tcp: bytes per transfer, echoed back and checked")
+	fs.IntVar(&c.TCP.Runs, "tcp-runs", 5, "--tcp: transfers per path (direct, gantry)")
+	fs.IntVar(&c.TCP.Conns, "tcp-conns", 5000, "--tcp: concurrent connections held through the listener")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -168,6 +182,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.Connections = append(c.Connections, n)
 	}
 	if c.Quick {
+		c.TCP = TCPConfig{Bytes: min(c.TCP.Bytes, 64<<20), Runs: 1, Conns: min(c.TCP.Conns, 200)}
 		c.Runs, c.Duration = 1, 3*time.Second
 		c.BurstDuration = min(c.BurstDuration, time.Second)
 	}

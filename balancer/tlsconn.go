@@ -1,0 +1,108 @@
+package balancer
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gantrylb/gantry/accesslog"
+)
+
+// tlsServerConn is a client connection of an HTTPS listener. The handshake
+// runs on the first Read, in the connection's own goroutine, under the read
+// deadline the HTTP server set for the first request head and a write
+// deadline of the listener's header timeout. Its embedded *tls.Conn keeps
+// the Handshake and ConnectionState methods fasthttp looks for (through
+// desync.WrapConn) to treat the connection as TLS.
+type tlsServerConn struct {
+	*tls.Conn
+	raw     net.Conn
+	timeout time.Duration
+	errs    prometheus.Counter
+	plain   func()
+	started bool // owned by the reading goroutine
+}
+
+func newTLSServerConn(c net.Conn, st *listenerState, errs prometheus.Counter, plain func()) *tlsServerConn {
+	return &tlsServerConn{Conn: tls.Server(c, st.tlsConfig), raw: c, timeout: st.headerTimeout, errs: errs, plain: plain}
+}
+
+func (c *tlsServerConn) Read(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		_ = c.raw.SetWriteDeadline(time.Now().Add(c.timeout))
+		err := c.Conn.Handshake()
+		_ = c.raw.SetWriteDeadline(time.Time{})
+		if err != nil {
+			handshakeFailed(err, c.errs, c.plain)
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+// plainHTTPAnswer is what net/http answers a plain-HTTP request on a TLS
+// port: the client gets a readable reason instead of a hang or garbage.
+const plainHTTPAnswer = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+// handshakeFailed counts a failed client handshake (a client that went away
+// before saying anything is not a negotiation error). On HTTPS listeners
+// (plain set) a plain-HTTP request gets a plain 400 and plain is called.
+func handshakeFailed(err error, errs prometheus.Counter, plain func()) {
+	if errors.Is(err, io.EOF) {
+		return
+	}
+	errs.Inc()
+	var re tls.RecordHeaderError
+	if plain != nil && errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+		plain()
+		_ = re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(re.Conn, plainHTTPAnswer)
+		_ = re.Conn.Close()
+	}
+}
+
+// looksLikeHTTP reports whether the first five bytes of a connection start
+// an HTTP/1 request (net/http's test).
+func looksLikeHTTP(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH", "CONNE", "TRACE":
+		return true
+	}
+	return false
+}
+
+// tlsVersionName is the protocol name an access log shows, as ALB's
+// ssl_protocol field.
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return ""
+}
+
+// fillTLS records a request's TLS session in its access-log entry.
+func fillTLS(e *accesslog.Entry, c net.Conn) {
+	e.Type = accesslog.TypeHTTPS
+	tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return
+	}
+	cs := tc.ConnectionState()
+	e.SSLProtocol = tlsVersionName(cs.Version)
+	e.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
+	if cs.ServerName != "" {
+		e.DomainName = []byte(cs.ServerName)
+	}
+}
