@@ -398,3 +398,38 @@ func TestTCPIdleFlowsHoldNoPipes(t *testing.T) {
 	waitFor(t, 2*time.Second, "flows settled", func() bool { return fds()-before <= 4*n+8 })
 	t.Logf("%d descriptors for %d flows", fds()-before, n)
 }
+
+// TestTCPSourceIPRule: sourceIp conditions route TCP connections by the
+// client's address.
+func TestTCPSourceIPRule(t *testing.T) {
+	greet := func(name string) func(net.Conn) {
+		return func(c net.Conn) { _, _ = io.WriteString(c, name+"\n") }
+	}
+	def := startTCPBackend(t, greet("default"))
+	local := startTCPBackend(t, greet("loopback"))
+	doc := func(cidr string) string {
+		return tcpDoc(fmt.Sprintf(`rules:
+  - priority: 1
+    conditions: {sourceIp: [%q]}
+    action: {forward: {targetGroup: local}}`, cidr), "", def.addr) + fmt.Sprintf(`---
+kind: TargetGroup
+name: local
+protocol: TCP
+targets: [%q]
+healthCheck: {enabled: false}
+`, local.addr)
+	}
+	first := func(h *lbHarness) string {
+		c := dialRaw(t, h.addr(), 10*time.Second)
+		defer c.Close()
+		return readLine(t, bufio.NewReader(c))
+	}
+	h := startLB(t, doc("127.0.0.0/8"))
+	if got := first(h); got != "loopback" {
+		t.Errorf("from 127.0.0.1 with a 127.0.0.0/8 rule: answered by %q, want loopback", got)
+	}
+	h2 := startLB(t, doc("10.0.0.0/8"))
+	if got := first(h2); got != "default" {
+		t.Errorf("from 127.0.0.1 with a 10.0.0.0/8 rule: answered by %q, want default", got)
+	}
+}

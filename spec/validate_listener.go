@@ -143,7 +143,7 @@ func (l *Listener) validateConditions(c *checker, path string, cond *Conditions)
 	tcp := l.IsTCP()
 	httpOnly := func(name string, n int) {
 		if tcp && n > 0 {
-			c.add(path+"."+name, "%s conditions are not allowed on %s listeners (only sni)", name, l.Protocol)
+			c.add(path+"."+name, "%s conditions are not allowed on %s listeners (only sni and sourceIp)", name, l.Protocol)
 		}
 	}
 	httpOnly("hostHeader", len(cond.HostHeader))
@@ -151,7 +151,6 @@ func (l *Listener) validateConditions(c *checker, path string, cond *Conditions)
 	httpOnly("httpRequestMethod", len(cond.HTTPRequestMethod))
 	httpOnly("httpHeader", len(cond.HTTPHeader))
 	httpOnly("queryString", len(cond.QueryString))
-	httpOnly("sourceIp", len(cond.SourceIP))
 	if len(cond.SNI) > 0 && !tcp {
 		c.add(path+".sni", "sni conditions are only for TCP and TLS listeners")
 	}

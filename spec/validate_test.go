@@ -67,7 +67,7 @@ func TestListenerValidate(t *testing.T) {
 			l.Rules = []Rule{rule(1, Action{FixedResponse: &FixedResponse{StatusCode: 200}})}
 		}, []string{
 			"rules[0].action: TCP listeners can only forward",
-			"rules[0].conditions.pathPattern: pathPattern conditions are not allowed on TCP listeners (only sni)",
+			"rules[0].conditions.pathPattern: pathPattern conditions are not allowed on TCP listeners (only sni and sourceIp)",
 		}},
 		{"no action", func(l *Listener) { l.DefaultAction = Action{} }, []string{"defaultAction: an action is required: forward, redirect or fixedResponse"}},
 		{"two actions", func(l *Listener) { l.DefaultAction.FixedResponse = &FixedResponse{StatusCode: 404} },
