@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantrylb/gantry/apiserver"
 	"github.com/gantrylb/gantry/balancer"
+	"github.com/gantrylb/gantry/certs"
 	"github.com/gantrylb/gantry/health"
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
@@ -157,6 +158,12 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	defer closeAccess()
 
+	certCache := certs.MemoryCache()
+	if f.dataDir != "" {
+		certCache = certs.DirCache(filepath.Join(f.dataDir, "acme"))
+	}
+	tlsCerts := certs.NewProvider(certs.Options{Logger: log, Registry: reg, Cache: certCache})
+
 	var bal *balancer.Balancer
 	checker := health.NewChecker(health.CheckerConfig{
 		Logger:   log,
@@ -168,12 +175,14 @@ func runServer(parent context.Context, f serverFlags) error {
 		Registry:        reg,
 		Health:          checker,
 		ShutdownTimeout: f.shutdownTimeout,
+		TLS:             tlsCerts,
+		ACMEChallenge:   tlsCerts.HTTPChallenge,
 	}
 	if access != nil {
 		opts.AccessLog = access
 	}
 	bal = balancer.New(opts)
-	rec := &reconciler{st: st, bal: bal, log: log}
+	rec := &reconciler{st: st, bal: bal, certs: tlsCerts, log: log}
 	if err := rec.sync(st.Snapshot()); err != nil {
 		return err
 	}
@@ -209,6 +218,7 @@ func runServer(parent context.Context, f serverFlags) error {
 		run("store", r.Run)
 	}
 	run("balancer", bal.Run)
+	run("certificates", tlsCerts.Run)
 	run("health", checker.Run)
 	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
 	run("reconcile", rec.run)
@@ -310,9 +320,10 @@ func applyFiles(ctx context.Context, st store.Store, files []string, log *slog.L
 
 // reconciler feeds every new desired state to the balancer.
 type reconciler struct {
-	st  store.Store
-	bal *balancer.Balancer
-	log *slog.Logger
+	st    store.Store
+	bal   *balancer.Balancer
+	certs *certs.Provider
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	version uint64
@@ -328,6 +339,17 @@ func (r *reconciler) sync(s *store.State) error {
 		cfg.TargetGroups = append(cfg.TargetGroups, g)
 	}
 	err := r.bal.Update(cfg)
+	if err == nil {
+		// Certificates of listeners no longer configured are forgotten
+		// only once the update that dropped them is committed.
+		var tlsListeners []string
+		for _, l := range cfg.Listeners {
+			if l.TerminatesTLS() {
+				tlsListeners = append(tlsListeners, l.Name)
+			}
+		}
+		r.certs.Retain(tlsListeners)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.version = s.Version
