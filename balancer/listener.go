@@ -300,17 +300,19 @@ func (p *portListener) acceptLoop() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				select {
-				case <-time.After(backoff):
-					continue
-				case <-p.done:
-					return
-				}
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// Anything else (EMFILE when out of descriptors, ECONNABORTED,
+			// a timeout) is passing: back off and accept again, as
+			// net/http does, rather than stop serving for good.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-p.done:
+				return
+			}
 		}
 		backoff = 0
 		if max := p.maxConns.Load(); max > 0 && p.active.Load() >= max {
