@@ -18,8 +18,13 @@ import (
 // MemberState is a member's state as this node sees it.
 type MemberState string
 
-// Member states. memberlist reports suspect members among the live ones;
-// dead and left members are listed until Config.ReconnectTimeout.
+// Member states. memberlist tells joins and failures through its event
+// delegate but not suspicion, nor leave from failure (its Node.State is not
+// maintained); so suspect is this node's own suspicion (its probes failed,
+// from memberlist's log) until a probe succeeds or the member is declared
+// dead, and left is known from a leave notice the leaving node gossips
+// before memberlist's own leave. Dead and left members are listed until
+// Config.ReconnectTimeout.
 const (
 	MemberAlive   MemberState = "alive"
 	MemberSuspect MemberState = "suspect"
@@ -57,15 +62,14 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members map[string]*Member
-	alive   atomic.Int32
+	leavers map[string]time.Time // leave notices received
+	alive   atomic.Int32         // alive and suspect members
 
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
 
-	// onApply, set by tests before New returns the Cluster to others, sees
-	// every registration stored (local or remote). Called without locks.
-	onApply func(Registration)
+	onApply func(Registration) // Config.onApply
 }
 
 // New validates cfg, binds the gossip transport and starts memberlist. The
@@ -76,7 +80,10 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Cluster{cfg: cfg, log: cfg.Logger.With("component", "discovery", "node", cfg.NodeName), members: map[string]*Member{}}
+	c := &Cluster{
+		cfg: cfg, log: cfg.Logger.With("component", "discovery", "node", cfg.NodeName),
+		members: map[string]*Member{}, leavers: map[string]time.Time{}, onApply: cfg.onApply,
+	}
 	var err error
 	if c.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, fmt.Errorf("discovery: metrics: %w", err)
@@ -87,8 +94,10 @@ func New(cfg Config) (*Cluster, error) {
 	c.reg = newRegistry(cfg.NodeName, cfg.TombstoneTTL, cfg.OrphanGrace, time.Now)
 	mc := cfg.memberlistConfig()
 	mc.Name = cfg.NodeName
-	mc.Logger = newMemberlistLogger(c.log, func() { c.metrics.dropped.WithLabelValues(dropDecrypt).Inc() })
+	mc.Logger = newMemberlistLogger(c.log, func() { c.metrics.dropped.WithLabelValues(dropDecrypt).Inc() },
+		func(node string) { c.setState(node, MemberAlive, MemberSuspect) })
 	mc.Delegate = (*delegate)(c)
+	mc.Ping = (*pinger)(c)
 	mc.Events = (*events)(c)
 	if len(cfg.Keys) > 0 {
 		if c.keyring, err = memberlist.NewKeyring(cfg.Keys, cfg.Keys[0]); err != nil {
@@ -213,6 +222,11 @@ func (c *Cluster) sweep() {
 			delete(c.members, name)
 		}
 	}
+	for name, at := range c.leavers {
+		if now.Sub(at) >= time.Minute {
+			delete(c.leavers, name)
+		}
+	}
 	c.mu.Unlock()
 	if c.reg.sweep(c.isAlive, c.cfg.ReconnectTimeout) {
 		c.targetsN.notify()
@@ -235,17 +249,40 @@ func (c *Cluster) updateGauges() {
 }
 
 // Leave tells the cluster this node is leaving, waiting up to timeout for
-// the message to go out. Others drop its registrations at once (no failure
-// detection delay); drain them first if requests must finish. Call before
-// cancelling Run's context.
+// the messages to go out. Others drop its registrations at once (no failure
+// detection delay) and list it as left; drain its targets first if requests
+// must finish. Call before cancelling Run's context.
 func (c *Cluster) Leave(timeout time.Duration) error {
 	if c.closed.Load() {
 		return errors.New("discovery: leave: cluster is shut down")
 	}
-	if err := c.ml.Leave(timeout); err != nil {
+	deadline := time.Now().Add(timeout)
+	if c.alive.Load() > 1 {
+		sent := make(chan struct{})
+		c.queue.QueueBroadcast(&leaveBroadcast{regBroadcast: regBroadcast{
+			name: "leave\x00" + c.cfg.NodeName, msg: encodeLeave(c.cfg.NodeName),
+		}, sent: sent})
+		select {
+		case <-sent:
+		case <-time.After(timeout / 2):
+		}
+	}
+	if err := c.ml.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
 		return fmt.Errorf("discovery: leave: %w", err)
 	}
 	return nil
+}
+
+// leaveBroadcast closes sent the first time memberlist takes it for a packet.
+type leaveBroadcast struct {
+	regBroadcast
+	once sync.Once
+	sent chan struct{}
+}
+
+func (b *leaveBroadcast) Message() []byte {
+	b.once.Do(func() { close(b.sent) })
+	return b.msg
 }
 
 // Close shuts memberlist and the transport down without leaving. Idempotent;
@@ -273,25 +310,10 @@ func (c *Cluster) LocalNode() Member {
 
 // Members lists every member this node knows, itself included, sorted by name.
 func (c *Cluster) Members() []Member {
-	// memberlist's Members returns pointers to its live node records and
-	// updates State under its own lock; the State read below is the only
-	// way it offers to see suspicion, and it is a benign word-sized read.
-	suspect := map[string]bool{}
-	if !c.closed.Load() {
-		for _, n := range c.ml.Members() {
-			if n.State == memberlist.StateSuspect {
-				suspect[n.Name] = true
-			}
-		}
-	}
 	c.mu.Lock()
 	out := make([]Member, 0, len(c.members))
 	for _, m := range c.members {
-		mm := *m
-		if mm.State == MemberAlive && suspect[mm.Name] {
-			mm.State = MemberSuspect
-		}
-		out = append(out, mm)
+		out = append(out, *m)
 	}
 	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -303,7 +325,7 @@ func (c *Cluster) isAlive(node string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.members[node]
-	return m != nil && m.State == MemberAlive
+	return m != nil && (m.State == MemberAlive || m.State == MemberSuspect)
 }
 
 // WatchMembers subscribes to membership changes (join, leave, failure,

@@ -14,6 +14,7 @@ import (
 //	registration: group, address, node, task, reason, health check path
 //	  (each: length, bytes), source, state, health (one byte each), weight, version
 //	state: count, then count registrations
+//	leave: node name (length, bytes): the sender is about to leave
 //
 // Decoding checks every length against the limits of Registration.validate
 // and rejects trailing bytes, so a message either decodes to valid
@@ -23,6 +24,7 @@ const (
 
 	msgRegistration = 1
 	msgState        = 2
+	msgLeave        = 3
 
 	// maxMessageBytes caps one broadcast; maxStateBytes one push/pull state
 	// (memberlist itself refuses states over 20 MB).
@@ -58,6 +60,14 @@ type message struct {
 	Type uint8
 	// Regs holds one registration for msgRegistration, all for msgState.
 	Regs []Registration
+	// Node is the leaving node of msgLeave.
+	Node string
+}
+
+func encodeLeave(node string) []byte {
+	b := []byte{codecVersion, msgLeave}
+	b = binary.AppendUvarint(b, uint64(len(node)))
+	return append(b, node...)
 }
 
 func encodeRegistration(r Registration) []byte {
@@ -115,6 +125,13 @@ func decodeMessage(b []byte) (message, error) {
 		m.Regs = make([]Registration, 0, n)
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			m.Regs = append(m.Regs, d.registration())
+		}
+	case msgLeave:
+		if len(b) > maxMessageBytes {
+			return message{}, dropped(dropOversized, "leave of %d bytes", len(b))
+		}
+		if m.Node = d.str(maxFieldLen); d.err == nil && m.Node == "" {
+			d.err = errors.New("empty node name")
 		}
 	default:
 		return message{}, dropped(dropUnknownType, "message type %d", m.Type)

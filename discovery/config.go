@@ -76,6 +76,10 @@ type Config struct {
 	// Transport replaces memberlist's UDP/TCP transport (tests: partitions,
 	// memberlist.MockNetwork). Default: a memberlist.NetTransport on BindAddr.
 	Transport memberlist.Transport
+
+	// onApply (tests) sees every registration stored, local or remote,
+	// without locks held, from memberlist's goroutines.
+	onApply func(Registration)
 }
 
 // DefaultLANConfig returns the defaults for production on a LAN.

@@ -112,11 +112,14 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	c.metrics.messages.WithLabelValues("in", typeName(m.Type)).Inc()
-	if m.Type != msgRegistration {
+	switch m.Type {
+	case msgRegistration:
+		c.merge(m.Regs)
+	case msgLeave:
+		c.leaving(m.Node)
+	default:
 		c.drop(dropped(dropUnknownType, "state message as broadcast"), len(b))
-		return
 	}
-	c.merge(m.Regs)
 }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
@@ -176,8 +179,11 @@ func (c *Cluster) drop(err error, size int) {
 }
 
 func typeName(t uint8) string {
-	if t == msgState {
+	switch t {
+	case msgState:
 		return "state"
+	case msgLeave:
+		return "leave"
 	}
 	return "registration"
 }
@@ -207,15 +213,57 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	c := (*Cluster)(e)
+	c.mu.Lock()
 	st := MemberDead
-	if n.State == memberlist.StateLeft {
+	if at, ok := c.leavers[n.Name]; ok && time.Since(at) < time.Minute {
 		st = MemberLeft
 	}
+	c.mu.Unlock()
 	c.setMember(n, st)
 	c.log.Info("discovery: member gone", "member", n.Name, "addr", n.Address(), "state", string(st))
 	if c.reg.ownerGone(n.Name) {
 		c.targetsN.notify()
 	}
+}
+
+// leaving records a leave notice; memberlist's own leave (a dead message)
+// may arrive before or after it.
+func (c *Cluster) leaving(node string) {
+	c.mu.Lock()
+	c.leavers[node] = time.Now()
+	changed := false
+	if m := c.members[node]; m != nil && m.State == MemberDead {
+		m.State, changed = MemberLeft, true
+	}
+	c.mu.Unlock()
+	if changed {
+		c.membersN.notify()
+	}
+}
+
+// setState moves a known member between alive and suspect (see MemberState).
+func (c *Cluster) setState(node string, from, to MemberState) {
+	c.mu.Lock()
+	m := c.members[node]
+	changed := m != nil && m.State == from && node != c.cfg.NodeName
+	if changed {
+		m.State, m.Since = to, time.Now()
+	}
+	c.mu.Unlock()
+	if changed {
+		c.membersN.notify()
+	}
+}
+
+// pinger is the memberlist.PingDelegate of a Cluster: a successful direct
+// probe clears this node's suspicion of the member.
+type pinger Cluster
+
+var _ memberlist.PingDelegate = (*pinger)(nil)
+
+func (p *pinger) AckPayload() []byte { return nil }
+func (p *pinger) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	(*Cluster)(p).setState(other.Name, MemberSuspect, MemberAlive)
 }
 
 func (e *events) NotifyUpdate(n *memberlist.Node) {
@@ -236,10 +284,13 @@ func (c *Cluster) setMember(n *memberlist.Node, st MemberState) {
 	if old := c.members[n.Name]; old != nil && old.State == st {
 		m.Since = old.Since
 	}
+	if st == MemberAlive {
+		delete(c.leavers, n.Name)
+	}
 	c.members[n.Name] = m
 	alive := 0
 	for _, mm := range c.members {
-		if mm.State == MemberAlive {
+		if mm.State == MemberAlive || mm.State == MemberSuspect {
 			alive++
 		}
 	}

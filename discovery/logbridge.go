@@ -14,13 +14,17 @@ import (
 // or unencrypted traffic refused, are counted as dropped messages
 // (reason decrypt) and logged with reason=encryption, so a node with a wrong
 // key is visible on both sides.
+//
+// memberlist has no hook for suspicion; its "Suspect NAME has failed, no
+// acks received" line is the only signal, passed to suspect.
 type logBridge struct {
 	log     *slog.Logger
 	decrypt func()
+	suspect func(node string)
 }
 
-func newMemberlistLogger(l *slog.Logger, decrypt func()) *log.Logger {
-	return log.New(&logBridge{log: l, decrypt: decrypt}, "", 0)
+func newMemberlistLogger(l *slog.Logger, decrypt func(), suspect func(string)) *log.Logger {
+	return log.New(&logBridge{log: l, decrypt: decrypt, suspect: suspect}, "", 0)
 }
 
 func (b *logBridge) Write(p []byte) (int, error) {
@@ -42,6 +46,11 @@ func (b *logBridge) Write(p []byte) (int, error) {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.String("reason", "encryption"))
 		b.decrypt()
+	}
+	if rest, ok := strings.CutPrefix(line, "Suspect "); ok {
+		if node, ok := strings.CutSuffix(rest, " has failed, no acks received"); ok {
+			b.suspect(node)
+		}
 	}
 	b.log.LogAttrs(context.Background(), level, line, attrs...)
 	return len(p), nil
