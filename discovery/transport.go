@@ -12,13 +12,16 @@ import (
 // out (gantry_gossip_bytes_total), memberlist's own traffic included.
 // Incoming packets and streams pass through two forwarding goroutines owned
 // by the transport and awaited by Shutdown, which memberlist calls from its
-// own Shutdown.
+// own Shutdown. The inner transport's listeners block on unbuffered channels
+// until read, so during Shutdown the forwarders keep draining (and drop)
+// until the inner Shutdown has returned.
 type countingTransport struct {
 	inner    memberlist.NodeAwareTransport
 	m        *metrics
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
-	done     chan struct{}
+	done     chan struct{} // closed first in Shutdown: stop delivering
+	stopped  chan struct{} // closed once the inner transport is shut down
 	once     sync.Once
 	wg       sync.WaitGroup
 }
@@ -46,6 +49,7 @@ func newCountingTransport(inner memberlist.Transport, m *metrics) *countingTrans
 		packetCh: make(chan *memberlist.Packet),
 		streamCh: make(chan net.Conn),
 		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	t.wg.Add(2)
 	go t.forwardPackets()
@@ -63,9 +67,8 @@ func (t *countingTransport) forwardPackets() {
 			select {
 			case t.packetCh <- p:
 			case <-t.done:
-				return
 			}
-		case <-t.done:
+		case <-t.stopped:
 			return
 		}
 	}
@@ -81,9 +84,8 @@ func (t *countingTransport) forwardStreams() {
 			case t.streamCh <- &countingConn{Conn: c, m: t.m}:
 			case <-t.done:
 				c.Close()
-				return
 			}
-		case <-t.done:
+		case <-t.stopped:
 			return
 		}
 	}
@@ -127,6 +129,7 @@ func (t *countingTransport) Shutdown() error {
 	t.once.Do(func() {
 		close(t.done)
 		err = t.inner.Shutdown()
+		close(t.stopped)
 		t.wg.Wait()
 	})
 	return err
