@@ -48,7 +48,9 @@ type decodeError struct {
 	Err    error
 }
 
-func (e *decodeError) Error() string { return "discovery: decode message: " + e.Reason + ": " + e.Err.Error() }
+func (e *decodeError) Error() string {
+	return "discovery: decode message: " + e.Reason + ": " + e.Err.Error()
+}
 func (e *decodeError) Unwrap() error { return e.Err }
 
 func dropped(reason, format string, args ...any) error {
@@ -130,7 +132,7 @@ func decodeMessage(b []byte) (message, error) {
 		if len(b) > maxMessageBytes {
 			return message{}, dropped(dropOversized, "leave of %d bytes", len(b))
 		}
-		if m.Node = d.str(maxFieldLen); d.err == nil && m.Node == "" {
+		if m.Node = d.str(maxNameLen); d.err == nil && m.Node == "" {
 			d.err = errors.New("empty node name")
 		}
 	default:
@@ -162,7 +164,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) { // overflow, truncated or not minimal
 		d.fail(errors.New("bad varint"))
 		return 0
 	}
@@ -200,11 +202,11 @@ func (d *decoder) byte() byte {
 func (d *decoder) registration() Registration {
 	var r Registration
 	r.TargetGroup = d.str(maxGroupLen)
-	r.Address = d.str(maxFieldLen)
-	r.Node = d.str(maxFieldLen)
-	r.Task = d.str(maxFieldLen)
-	r.Reason = d.str(maxFieldLen)
-	r.HealthCheckPath = d.str(maxFieldLen)
+	r.Address = d.str(maxAddrLen)
+	r.Node = d.str(maxNameLen)
+	r.Task = d.str(maxNameLen)
+	r.Reason = d.str(maxNameLen)
+	r.HealthCheckPath = d.str(maxAddrLen)
 	src, st, h := d.byte(), d.byte(), d.byte()
 	w := d.uvarint()
 	r.Version = d.uvarint()

@@ -125,8 +125,8 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if c.NodeName == "" || len(c.NodeName) > maxFieldLen {
-		errs = append(errs, fmt.Errorf("node name must have 1..%d bytes", maxFieldLen))
+	if c.NodeName == "" || len(c.NodeName) > maxNameLen {
+		errs = append(errs, fmt.Errorf("node name must have 1..%d bytes", maxNameLen))
 	}
 	if c.Profile != ProfileLAN && c.Profile != ProfileTest {
 		errs = append(errs, fmt.Errorf("unknown profile %q (lan or test)", c.Profile))

@@ -44,9 +44,10 @@ const (
 
 // Size limits of one registration's fields, enforced on both sides of the wire.
 const (
-	maxGroupLen  = 128
-	maxFieldLen  = 255 // address, node, task, reason, health check path
-	maxWeight    = 1000
+	maxGroupLen   = 128
+	maxAddrLen    = 255 // address, health check path
+	maxNameLen    = 128 // node, task, reason
+	maxWeight     = 1000
 	defaultWeight = 1
 )
 
@@ -116,18 +117,19 @@ func (r *Registration) validate() error {
 	if r.TargetGroup == "" || len(r.TargetGroup) > maxGroupLen {
 		errs = append(errs, fmt.Errorf("target group must have 1..%d bytes", maxGroupLen))
 	}
-	if _, port, err := net.SplitHostPort(r.Address); err != nil || len(r.Address) > maxFieldLen {
+	if _, port, err := net.SplitHostPort(r.Address); err != nil || len(r.Address) > maxAddrLen {
 		errs = append(errs, fmt.Errorf("address %q is not host:port", r.Address))
 	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		errs = append(errs, fmt.Errorf("address %q: port out of range", r.Address))
 	}
-	if r.Node == "" || len(r.Node) > maxFieldLen {
-		errs = append(errs, fmt.Errorf("node must have 1..%d bytes", maxFieldLen))
+	if r.Node == "" || len(r.Node) > maxNameLen {
+		errs = append(errs, fmt.Errorf("node must have 1..%d bytes", maxNameLen))
 	}
-	for name, v := range map[string]string{"task": r.Task, "reason": r.Reason, "healthCheckPath": r.HealthCheckPath} {
-		if len(v) > maxFieldLen {
-			errs = append(errs, fmt.Errorf("%s longer than %d bytes", name, maxFieldLen))
-		}
+	if len(r.Task) > maxNameLen || len(r.Reason) > maxNameLen {
+		errs = append(errs, fmt.Errorf("task and reason must have at most %d bytes", maxNameLen))
+	}
+	if len(r.HealthCheckPath) > maxAddrLen {
+		errs = append(errs, fmt.Errorf("health check path longer than %d bytes", maxAddrLen))
 	}
 	if r.Weight < 1 || r.Weight > maxWeight {
 		errs = append(errs, fmt.Errorf("weight %d out of 1..%d", r.Weight, maxWeight))

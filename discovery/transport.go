@@ -106,7 +106,7 @@ func (t *countingTransport) WriteToAddress(b []byte, a memberlist.Address) (time
 }
 
 func (t *countingTransport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
-func (t *countingTransport) StreamCh() <-chan net.Conn          { return t.streamCh }
+func (t *countingTransport) StreamCh() <-chan net.Conn           { return t.streamCh }
 
 func (t *countingTransport) DialTimeout(addr string, d time.Duration) (net.Conn, error) {
 	c, err := t.inner.DialTimeout(addr, d)
