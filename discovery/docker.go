@@ -109,7 +109,7 @@ type DockerSource struct {
 	cfg DockerConfig
 	log *slog.Logger
 
-	mu    sync.Mutex                     // serializes inspect+apply
+	mu    sync.Mutex                    // serializes inspect+apply
 	owned map[string]map[[2]string]bool // container ID -> {group, address}
 }
 
