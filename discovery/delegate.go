@@ -83,11 +83,18 @@ func (b *regBroadcast) Name() string    { return b.name }
 func (b *regBroadcast) Message() []byte { return b.msg }
 func (b *regBroadcast) Finished()       {}
 
+// maxQueuedBroadcasts bounds the transmit queue; beyond it the most
+// transmitted broadcasts are dropped (push/pull repairs what they carried).
+const maxQueuedBroadcasts = 4096
+
 func (c *Cluster) broadcast(r Registration) {
 	c.queue.QueueBroadcast(&regBroadcast{
 		name: "reg\x00" + r.Node + "\x00" + r.TargetGroup + "\x00" + r.Address,
 		msg:  encodeRegistration(r),
 	})
+	if c.queue.NumQueued() > maxQueuedBroadcasts {
+		c.queue.Prune(maxQueuedBroadcasts)
+	}
 }
 
 // delegate is the memberlist.Delegate of a Cluster. memberlist calls it from
@@ -114,7 +121,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	c.metrics.messages.WithLabelValues("in", typeName(m.Type)).Inc()
 	switch m.Type {
 	case msgRegistration:
-		c.merge(m.Regs)
+		c.merge(m.Regs, true)
 	case msgLeave:
 		c.leaving(m.Node)
 	default:
@@ -146,10 +153,17 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		return
 	}
 	c.metrics.messages.WithLabelValues("in", typeName(msgState)).Inc()
-	c.merge(m.Regs)
+	c.merge(m.Regs, false)
 }
 
-func (c *Cluster) merge(regs []Registration) {
+// merge applies remote registrations. Memberlist re-broadcasts only its own
+// messages; for user messages to spread epidemically (SWIM's
+// infection-style dissemination), a node re-broadcasts every registration it
+// learns from a broadcast, once per version (rebroadcast). Registrations
+// learned from a push/pull state are not re-broadcast: that would flood the
+// queue when a node joins; NotifyJoin's re-announce and later push/pulls
+// spread them.
+func (c *Cluster) merge(regs []Registration, rebroadcast bool) {
 	changed := false
 	for _, r := range regs {
 		ch, reassert := c.reg.merge(r)
@@ -158,6 +172,9 @@ func (c *Cluster) merge(regs []Registration) {
 		}
 		if ch {
 			changed = true
+			if rebroadcast {
+				c.broadcast(r)
+			}
 			if c.onApply != nil {
 				c.onApply(r)
 			}
