@@ -168,18 +168,19 @@ func sweepInterval(cfg Config) time.Duration {
 func (c *Cluster) rejoinLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.RejoinInterval)
 	defer t.Stop()
+	joined := false
 	for first := true; ; first = false {
 		if addrs := c.rejoinTargets(first); len(addrs) > 0 && !c.closed.Load() {
 			n, err := c.ml.Join(addrs)
 			switch {
-			case err != nil && n == 0:
-				c.log.Warn("discovery: join: no seed answered", "seeds", addrs, "error", err)
+			case n == 0 && c.alive.Load() <= 1:
+				c.log.Warn("discovery: join: seeds did not answer; retrying", "seeds", addrs, "retry_in", c.cfg.RejoinInterval, "error", err)
 			case err != nil:
-				c.log.Info("discovery: join: some seeds did not answer", "joined", n, "seeds", addrs, "error", err)
-			case first:
+				// Dead members are retried until ReconnectTimeout: expected to fail.
+				c.log.Debug("discovery: re-join: some addresses did not answer", "joined", n, "addrs", addrs, "error", err)
+			case !joined:
+				joined = true
 				c.log.Info("discovery: joined cluster", "joined", n, "members", c.alive.Load())
-			default:
-				c.log.Debug("discovery: re-joined", "joined", n, "seeds", addrs)
 			}
 		}
 		select {

@@ -171,11 +171,16 @@ func TestClusterPartitionHeals(t *testing.T) {
 	})
 
 	p.set(true)
+	sawSuspect := false
 	took := eventually(t, 30*time.Second, "each half declares the other dead", func() bool {
+		sawSuspect = sawSuspect || a.memberState("b") == MemberSuspect || b.memberState("a") == MemberSuspect
 		return a.memberState("b") == MemberDead && a.memberState("c") == MemberDead &&
 			b.memberState("a") == MemberDead && c.memberState("a") == MemberDead
 	})
 	t.Logf("partition detected after %v", took)
+	if !sawSuspect {
+		t.Error("no member was ever listed as suspect before being declared dead")
+	}
 	if !noTarget(b.Cluster, "web", "127.0.0.1:9400") || !noTarget(a.Cluster, "web", "127.0.0.1:9401") {
 		t.Errorf("registrations of the other half survived: a %v, b %v", a.Targets("web"), b.Targets("web"))
 	}
@@ -213,7 +218,7 @@ func TestClusterEncryption(t *testing.T) {
 	eventually(t, 10*time.Second, "node with the key joins", func() bool { return a.memberState("good") == MemberAlive })
 	eventually(t, 10*time.Second, "refusals logged on both sides", func() bool {
 		return a.logs.contains("reason=encryption") &&
-			wrong.logs.contains("reason=encryption") && plain.logs.contains("discovery: join: no seed answered")
+			wrong.logs.contains("reason=encryption") && plain.logs.contains("discovery: join: seeds did not answer; retrying")
 	})
 	if got := counterValue(t, a.metrics.dropped.WithLabelValues(dropDecrypt)); got == 0 {
 		t.Error("a counted no decrypt failure")
