@@ -64,6 +64,9 @@ type Cluster struct {
 	members map[string]*Member
 	leavers map[string]time.Time // leave notices received
 	alive   atomic.Int32         // alive and suspect members
+	// resync receives addresses of members that came back from dead or
+	// left; the rejoin loop does a push/pull with each (see NotifyJoin).
+	resync chan string
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -83,6 +86,7 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "discovery", "node", cfg.NodeName),
 		members: map[string]*Member{}, leavers: map[string]time.Time{}, onApply: cfg.onApply,
+		resync: make(chan string, 64),
 	}
 	var err error
 	if c.metrics, err = newMetrics(cfg.Registry); err != nil {
@@ -168,27 +172,43 @@ func sweepInterval(cfg Config) time.Duration {
 func (c *Cluster) rejoinLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.RejoinInterval)
 	defer t.Stop()
-	joined := false
-	for first := true; ; first = false {
-		if addrs := c.rejoinTargets(first); len(addrs) > 0 && !c.closed.Load() {
-			n, err := c.ml.Join(addrs)
-			switch {
-			case n == 0 && c.alive.Load() <= 1:
-				c.log.Warn("discovery: join: seeds did not answer; retrying", "seeds", addrs, "retry_in", c.cfg.RejoinInterval, "error", err)
-			case err != nil:
-				// Dead members are retried until ReconnectTimeout: expected to fail.
-				c.log.Debug("discovery: re-join: some addresses did not answer", "joined", n, "addrs", addrs, "error", err)
-			case !joined:
-				joined = true
-				c.log.Info("discovery: joined cluster", "joined", n, "members", c.alive.Load())
-			}
-		}
+	joined := c.rejoin(true, false)
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			joined = c.rejoin(false, joined)
+		case addr := <-c.resync:
+			if !c.closed.Load() {
+				if _, err := c.ml.Join([]string{addr}); err != nil {
+					c.log.Debug("discovery: resync with returning member failed", "addr", addr, "error", err)
+				}
+			}
 		}
 	}
+}
+
+// rejoin joins the rejoinTargets; it returns whether the node has joined
+// a cluster so far.
+func (c *Cluster) rejoin(first, joined bool) bool {
+	addrs := c.rejoinTargets(first)
+	if len(addrs) == 0 || c.closed.Load() {
+		return joined
+	}
+	n, err := c.ml.Join(addrs)
+	switch {
+	case n == 0 && c.alive.Load() <= 1:
+		c.log.Warn("discovery: join: seeds did not answer; retrying", "seeds", addrs, "retry_in", c.cfg.RejoinInterval, "error", err)
+	case err != nil:
+		// Dead members are retried until ReconnectTimeout: expected to fail.
+		c.log.Debug("discovery: re-join: some addresses did not answer", "joined", n, "addrs", addrs, "error", err)
+	}
+	if n > 0 && !joined {
+		c.log.Info("discovery: joined cluster", "joined", n, "members", c.alive.Load())
+		return true
+	}
+	return joined || n > 0
 }
 
 // rejoinTargets: the seeds that are not alive members (all of them the

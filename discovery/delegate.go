@@ -214,7 +214,20 @@ var _ memberlist.EventDelegate = (*events)(nil)
 
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	c := (*Cluster)(e)
+	c.mu.Lock()
+	old := c.members[n.Name]
+	returning := old != nil && (old.State == MemberDead || old.State == MemberLeft)
+	c.mu.Unlock()
 	c.setMember(n, MemberAlive)
+	if returning {
+		// While this node held n for dead it ignored n's registrations, and
+		// n may not know: a push/pull with n (off memberlist's lock) fetches
+		// them now rather than at the next periodic push/pull.
+		select {
+		case c.resync <- n.Address():
+		default:
+		}
+	}
 	c.log.Info("discovery: member joined", "member", n.Name, "addr", n.Address())
 	if n.Name == c.cfg.NodeName {
 		return
