@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,9 +110,25 @@ func TestConvergence100(t *testing.T) {
 		"time to reach every node: median %v, p90 %v, p99 %v, max %v",
 		k, n, q(0.5).Round(time.Millisecond), q(0.9).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	t.Logf("gossip bandwidth sent per node: idle %.0f B/s, with 10 registrations/s %.0f B/s", idleRate, busyRate)
+	flaps := 0
+	for _, nd := range nodes {
+		for _, m := range nd.Members() {
+			if m.Since.After(start) {
+				flaps++
+			}
+		}
+	}
+	// A node wrongly declared dead (CPU starvation) loses its registrations
+	// everywhere until it refutes: that, not dissemination, makes the tail.
+	t.Logf("member state changes during the measurement (false failure detections under load): %d; load average %s", flaps, loadavg())
 	if p99 := q(0.99); p99 > 2*time.Second {
 		t.Errorf("p99 %v, goal under 2 s", p99)
 	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
 }
 
 func envInt(name string, def int) int {
