@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sort"
 	"strconv"
@@ -64,9 +65,6 @@ type Cluster struct {
 	members map[string]*Member
 	leavers map[string]time.Time // leave notices received
 	alive   atomic.Int32         // alive and suspect members
-	// resync receives addresses of members that came back from dead or
-	// left; the rejoin loop does a push/pull with each (see NotifyJoin).
-	resync chan string
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -86,12 +84,13 @@ func New(cfg Config) (*Cluster, error) {
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "discovery", "node", cfg.NodeName),
 		members: map[string]*Member{}, leavers: map[string]time.Time{}, onApply: cfg.onApply,
-		resync: make(chan string, 64),
 	}
 	var err error
 	if c.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, fmt.Errorf("discovery: metrics: %w", err)
 	}
+	cfg.Meta.Boot = rand.Uint64() | 1<<63 // never 0, always the same size
+	c.cfg.Meta.Boot = cfg.Meta.Boot
 	if c.meta, err = encodeMeta(cfg.Meta); err != nil {
 		return nil, err
 	}
@@ -179,12 +178,6 @@ func (c *Cluster) rejoinLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			joined = c.rejoin(false, joined)
-		case addr := <-c.resync:
-			if !c.closed.Load() {
-				if _, err := c.ml.Join([]string{addr}); err != nil {
-					c.log.Debug("discovery: resync with returning member failed", "addr", addr, "error", err)
-				}
-			}
 		}
 	}
 }

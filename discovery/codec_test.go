@@ -138,7 +138,7 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 
 func TestMetaRoundTripAndLimit(t *testing.T) {
 	m := NodeMeta{Roles: []string{"server", "agent"}, APIAddr: "10.0.0.1:7070", RaftAddr: "10.0.0.1:7947",
-		CPU: 4096, MemoryMiB: 8192, Attributes: map[string]string{"zone": "a", "rack": "r1"}}
+		CPU: 4096, MemoryMiB: 8192, Attributes: map[string]string{"zone": "a", "rack": "r1"}, Boot: 1<<63 | 77}
 	b, err := encodeMeta(m)
 	if err != nil {
 		t.Fatal(err)

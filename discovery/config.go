@@ -145,7 +145,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("key %d: %w", i, err))
 		}
 	}
-	if _, err := encodeMeta(c.Meta); err != nil {
+	meta := c.Meta
+	meta.Boot = 1 << 63 // the largest, as New will set
+	if _, err := encodeMeta(meta); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

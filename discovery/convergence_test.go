@@ -18,15 +18,18 @@ type convergence struct {
 	mu    sync.Mutex
 	n     int
 	start map[string]time.Time // address -> Register called
-	seen  map[string]int
+	seen  map[string]map[int]bool // address -> nodes
 	took  map[string]time.Duration
 }
 
-func (cv *convergence) hook(r Registration) {
+func (cv *convergence) hook(node int, r Registration) {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
-	cv.seen[r.Address]++
-	if cv.seen[r.Address] == cv.n {
+	if cv.seen[r.Address] == nil {
+		cv.seen[r.Address] = map[int]bool{}
+	}
+	cv.seen[r.Address][node] = true
+	if _, done := cv.took[r.Address]; !done && len(cv.seen[r.Address]) == cv.n {
 		cv.took[r.Address] = time.Since(cv.start[r.Address])
 	}
 }
@@ -50,12 +53,12 @@ func TestConvergence100(t *testing.T) {
 		t.Skip("set GANTRY_CONVERGENCE=1 to run the 100-node measurement")
 	}
 	n, k := envInt("GANTRY_CONVERGENCE_NODES", 100), envInt("GANTRY_CONVERGENCE_REGS", 100)
-	cv := &convergence{n: n, start: map[string]time.Time{}, seen: map[string]int{}, took: map[string]time.Duration{}}
+	cv := &convergence{n: n, start: map[string]time.Time{}, seen: map[string]map[int]bool{}, took: map[string]time.Duration{}}
 	quiet := slog.New(slog.DiscardHandler)
 	var nodes []*testNode
 	began := time.Now()
 	for i := range n {
-		cfg := Config{NodeName: fmt.Sprintf("n%03d", i), Profile: ProfileLAN, BindAddr: "127.0.0.1:0", Logger: quiet, onApply: cv.hook}
+		cfg := Config{NodeName: fmt.Sprintf("n%03d", i), Profile: ProfileLAN, BindAddr: "127.0.0.1:0", Logger: quiet, onApply: func(r Registration) { cv.hook(i, r) }}
 		if i > 0 {
 			cfg.Join = []string{nodes[0].LocalNode().Addr}
 		}

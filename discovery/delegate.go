@@ -214,25 +214,19 @@ var _ memberlist.EventDelegate = (*events)(nil)
 
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	c := (*Cluster)(e)
-	c.mu.Lock()
-	old := c.members[n.Name]
-	returning := old != nil && (old.State == MemberDead || old.State == MemberLeft)
-	c.mu.Unlock()
-	c.setMember(n, MemberAlive)
-	if returning {
-		// While this node held n for dead it ignored n's registrations, and
-		// n may not know: a push/pull with n (off memberlist's lock) fetches
-		// them now rather than at the next periodic push/pull.
-		select {
-		case c.resync <- n.Address():
-		default:
-		}
-	}
+	meta := c.setMember(n, MemberAlive)
 	c.log.Info("discovery: member joined", "member", n.Name, "addr", n.Address())
 	if n.Name == c.cfg.NodeName {
 		return
 	}
-	c.reg.ownerAlive(n.Name)
+	if shown := c.reg.ownerAlive(n.Name, meta.Boot); len(shown) > 0 {
+		c.targetsN.notify()
+		if c.onApply != nil {
+			for _, r := range shown {
+				c.onApply(r)
+			}
+		}
+	}
 	// Re-announce what this node owns, so a node returning from a partition
 	// or a restart learns it at broadcast speed rather than at the next
 	// push/pull. Queued broadcasts of the same registration coalesce.
@@ -249,9 +243,9 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 		st = MemberLeft
 	}
 	c.mu.Unlock()
-	c.setMember(n, st)
+	meta := c.setMember(n, st)
 	c.log.Info("discovery: member gone", "member", n.Name, "addr", n.Address(), "state", string(st))
-	if c.reg.ownerGone(n.Name) {
+	if c.reg.ownerGone(n.Name, meta.Boot) {
 		c.targetsN.notify()
 	}
 }
@@ -300,7 +294,7 @@ func (e *events) NotifyUpdate(n *memberlist.Node) {
 	(*Cluster)(e).setMember(n, MemberAlive)
 }
 
-func (c *Cluster) setMember(n *memberlist.Node, st MemberState) {
+func (c *Cluster) setMember(n *memberlist.Node, st MemberState) NodeMeta {
 	meta, err := decodeMeta(n.Meta)
 	m := &Member{
 		Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
@@ -327,4 +321,5 @@ func (c *Cluster) setMember(n *memberlist.Node, st MemberState) {
 	c.alive.Store(int32(alive))
 	c.mu.Unlock()
 	c.membersN.notify()
+	return meta
 }

@@ -24,6 +24,11 @@ type NodeMeta struct {
 	MemoryMiB int64
 	// Attributes are placement attributes such as zone=a.
 	Attributes map[string]string
+	// Boot identifies the process: New sets it at random (any value in
+	// Config.Meta is replaced). A member that comes back with the same Boot
+	// was wrongly declared dead or partitioned away; with another, it
+	// restarted.
+	Boot uint64
 }
 
 const metaVersion = 1
@@ -32,7 +37,7 @@ const metaVersion = 1
 var ErrMetaTooLarge = fmt.Errorf("discovery: node metadata larger than %d bytes", memberlist.MetaMaxSize)
 
 // encodeMeta lays out: version, roles (count, strings), api, raft, cpu, memory,
-// attributes (count, sorted key/value strings); strings as length + bytes.
+// attributes (count, sorted key/value strings), boot; strings as length + bytes.
 func encodeMeta(m NodeMeta) ([]byte, error) {
 	b := []byte{metaVersion}
 	str := func(s string) {
@@ -60,6 +65,7 @@ func encodeMeta(m NodeMeta) ([]byte, error) {
 		str(k)
 		str(m.Attributes[k])
 	}
+	b = binary.AppendUvarint(b, m.Boot)
 	if len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes encoded; shorten attributes, roles or addresses", ErrMetaTooLarge, len(b))
 	}
@@ -97,6 +103,7 @@ func decodeMeta(b []byte) (NodeMeta, error) {
 		k := d.str(memberlist.MetaMaxSize)
 		m.Attributes[k] = d.str(memberlist.MetaMaxSize)
 	}
+	m.Boot = d.uvarint()
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}

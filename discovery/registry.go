@@ -16,9 +16,13 @@ import (
 //     registrations with a version at least as high as its own (left over
 //     from before a restart) is answered by re-asserting its own state with a
 //     higher version, or a tombstone when it no longer owns it.
-//   - Registrations of an owner declared dead or left are removed at once;
-//     later claims about them are ignored until the owner is alive again,
-//     when it re-announces what it owns.
+//   - Registrations of an owner declared dead or left disappear at once: they
+//     are hidden (kept, not shown, not sent), and later claims about them
+//     update the hidden copy without showing it. When the owner comes back
+//     with the same boot ID (it was wrongly suspected, or partitioned away)
+//     they reappear at once, at their latest known versions; with another
+//     boot ID (it restarted) they are dropped and the owner re-announces
+//     what it owns now. Hidden entries are forgotten after forgetAfter.
 //   - Deregistered registrations are tombstones kept for tombstoneTTL so a late
 //     broadcast cannot resurrect them.
 //
@@ -32,8 +36,8 @@ type registry struct {
 	mu      sync.Mutex
 	clock   uint64
 	entries map[regKey]*entry
-	// gone holds owners declared dead or left, with when.
-	gone map[string]time.Time
+	// gone holds owners declared dead or left.
+	gone map[string]goneOwner
 	// orphaned holds owners with registrations but unknown to membership, since when.
 	orphaned map[string]time.Time
 }
@@ -42,12 +46,19 @@ type entry struct {
 	Registration
 	// deadSince is when this node first saw the registration deregistered.
 	deadSince time.Time
+	// hidden: the owner is gone (see registry).
+	hidden bool
+}
+
+type goneOwner struct {
+	at   time.Time
+	boot uint64
 }
 
 func newRegistry(self string, tombstoneTTL, orphanGrace time.Duration, now func() time.Time) *registry {
 	return &registry{
 		self: self, tombstoneTTL: tombstoneTTL, orphanGrace: orphanGrace, now: now,
-		entries: map[regKey]*entry{}, gone: map[string]time.Time{}, orphaned: map[string]time.Time{},
+		entries: map[regKey]*entry{}, gone: map[string]goneOwner{}, orphaned: map[string]time.Time{},
 	}
 }
 
@@ -123,44 +134,68 @@ func (g *registry) merge(r Registration) (changed bool, reassert *Registration) 
 		e.Registration = own
 		return false, &own
 	}
-	if _, isGone := g.gone[r.Node]; isGone {
-		return false, nil
-	}
 	if e != nil && r.Version <= e.Version {
 		return false, nil
 	}
+	_, hide := g.gone[r.Node]
 	g.store(r)
-	return true, nil
+	g.entries[r.key()].hidden = hide
+	return !hide, nil
 }
 
-// ownerGone removes every registration of a node declared dead or left.
-func (g *registry) ownerGone(node string) (changed bool) {
+// ownerGone hides every registration of a node declared dead or left.
+func (g *registry) ownerGone(node string, boot uint64) (changed bool) {
 	if node == g.self {
 		return false
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.gone[node] = g.now()
-	return g.dropOwnerLocked(node)
+	g.gone[node] = goneOwner{at: g.now(), boot: boot}
+	delete(g.orphaned, node)
+	for k, e := range g.entries {
+		if k.node == node && !e.hidden {
+			e.hidden, changed = true, true
+		}
+	}
+	return changed
 }
 
 func (g *registry) dropOwnerLocked(node string) (changed bool) {
-	for k := range g.entries {
+	for k, e := range g.entries {
 		if k.node == node {
+			changed = changed || !e.hidden
 			delete(g.entries, k)
-			changed = true
 		}
 	}
 	delete(g.orphaned, node)
 	return changed
 }
 
-// ownerAlive lets registrations of node in again.
-func (g *registry) ownerAlive(node string) {
+// ownerAlive shows the hidden registrations of a node that came back with
+// the same boot ID, returning them, or drops them if it restarted.
+func (g *registry) ownerAlive(node string, boot uint64) (shown []Registration) {
+	if node == g.self {
+		return nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	gone, ok := g.gone[node]
 	delete(g.gone, node)
 	delete(g.orphaned, node)
+	if !ok {
+		return nil
+	}
+	if gone.boot != boot {
+		g.dropOwnerLocked(node)
+		return nil
+	}
+	for k, e := range g.entries {
+		if k.node == node && e.hidden {
+			e.hidden = false
+			shown = append(shown, e.Registration)
+		}
+	}
+	return shown
 }
 
 // sweep expires tombstones, forgets gone owners after forgetAfter, and drops
@@ -177,7 +212,7 @@ func (g *registry) sweep(alive func(node string) bool, forgetAfter time.Duration
 			changed = true
 			continue
 		}
-		if k.node != g.self {
+		if _, isGone := g.gone[k.node]; k.node != g.self && !isGone {
 			owners[k.node] = true
 		}
 	}
@@ -190,13 +225,14 @@ func (g *registry) sweep(alive func(node string) bool, forgetAfter time.Duration
 		if !ok {
 			g.orphaned[node] = now
 		} else if now.Sub(since) >= g.orphanGrace {
-			g.gone[node] = now
 			changed = g.dropOwnerLocked(node) || changed
+			g.gone[node] = goneOwner{at: now}
 		}
 	}
-	for node, at := range g.gone {
-		if now.Sub(at) >= forgetAfter {
+	for node, gone := range g.gone {
+		if now.Sub(gone.at) >= forgetAfter {
 			delete(g.gone, node)
+			g.dropOwnerLocked(node)
 		}
 	}
 	return changed
@@ -208,7 +244,9 @@ func (g *registry) all() []Registration {
 	defer g.mu.Unlock()
 	out := make([]Registration, 0, len(g.entries))
 	for _, e := range g.entries {
-		out = append(out, e.Registration)
+		if !e.hidden {
+			out = append(out, e.Registration)
+		}
 	}
 	return out
 }
@@ -231,7 +269,9 @@ func (g *registry) snapshot() map[string][]Registration {
 	g.mu.Lock()
 	out := map[string][]Registration{}
 	for k, e := range g.entries {
-		out[k.group] = append(out[k.group], e.Registration)
+		if !e.hidden {
+			out[k.group] = append(out[k.group], e.Registration)
+		}
 	}
 	g.mu.Unlock()
 	for _, rs := range out {
@@ -244,7 +284,7 @@ func (g *registry) group(name string) []Registration {
 	g.mu.Lock()
 	var out []Registration
 	for k, e := range g.entries {
-		if k.group == name {
+		if k.group == name && !e.hidden {
 			out = append(out, e.Registration)
 		}
 	}
@@ -259,17 +299,9 @@ func (g *registry) countBySource() map[Source]int {
 	defer g.mu.Unlock()
 	out := map[Source]int{}
 	for _, e := range g.entries {
-		if e.State != StateDeregistered {
+		if e.State != StateDeregistered && !e.hidden {
 			out[e.Source]++
 		}
 	}
 	return out
-}
-
-// has reports whether the exact key is known (any state) at version >= v.
-func (g *registry) has(k regKey, v uint64) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	e := g.entries[k]
-	return e != nil && e.Version >= v
 }

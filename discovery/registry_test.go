@@ -105,16 +105,41 @@ func re2v(g *registry) uint64 {
 func TestRegistryOwnerGoneAndBack(t *testing.T) {
 	g, _ := newTestRegistry("me")
 	g.merge(reg("n1", "10.0.0.1:80", StateRegistered, 5))
-	if !g.ownerGone("n1") || len(g.group("web")) != 0 {
-		t.Fatal("ownerGone kept registrations")
+	if !g.ownerGone("n1", 42) || len(g.group("web")) != 0 || len(g.all()) != 0 {
+		t.Fatal("ownerGone left registrations visible")
 	}
-	// A late broadcast cannot resurrect it.
-	if changed, _ := g.merge(reg("n1", "10.0.0.1:80", StateRegistered, 6)); changed || len(g.group("web")) != 0 {
+	// A late broadcast does not show it, but is remembered.
+	if changed, _ := g.merge(reg("n1", "10.0.0.1:80", StateDraining, 6)); changed || len(g.group("web")) != 0 {
 		t.Fatal("late broadcast resurrected a dead owner's registration")
 	}
-	g.ownerAlive("n1")
-	if changed, _ := g.merge(reg("n1", "10.0.0.1:80", StateRegistered, 5)); !changed {
-		t.Fatal("registration of a returned owner refused")
+	// Back with the same boot (false suspicion, partition): shown again, latest version.
+	if shown := g.ownerAlive("n1", 42); len(shown) != 1 || shown[0].Version != 6 {
+		t.Fatalf("ownerAlive(same boot) = %+v", shown)
+	}
+	if rs := g.group("web"); len(rs) != 1 || rs[0].State != StateDraining {
+		t.Fatalf("after return: %+v", rs)
+	}
+	// Gone again, back after a restart: dropped; the owner re-announces.
+	g.ownerGone("n1", 42)
+	if shown := g.ownerAlive("n1", 43); len(shown) != 0 || len(g.group("web")) != 0 {
+		t.Fatalf("ownerAlive(new boot) showed %+v", shown)
+	}
+	if changed, _ := g.merge(reg("n1", "10.0.0.1:80", StateRegistered, 9)); !changed {
+		t.Fatal("registration of a restarted owner refused")
+	}
+}
+
+func TestRegistryGoneForgotten(t *testing.T) {
+	g, clk := newTestRegistry("me")
+	g.merge(reg("n1", "10.0.0.1:80", StateRegistered, 5))
+	g.ownerGone("n1", 1)
+	clk.t = clk.t.Add(time.Hour)
+	g.sweep(func(string) bool { return false }, time.Hour)
+	g.mu.Lock()
+	n := len(g.entries)
+	g.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d hidden entries kept after forgetAfter", n)
 	}
 }
 
