@@ -17,7 +17,7 @@ import (
 type convergence struct {
 	mu    sync.Mutex
 	n     int
-	start map[string]time.Time // address -> Register called
+	start map[string]time.Time    // address -> Register called
 	seen  map[string]map[int]bool // address -> nodes
 	took  map[string]time.Duration
 }
