@@ -60,6 +60,7 @@ type Cluster struct {
 	meta      []byte
 
 	targetsN, membersN notifier
+	bcastMu            sync.Mutex // see broadcast
 
 	mu      sync.Mutex
 	members map[string]*Member

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -249,4 +250,32 @@ func TestClusterEncryption(t *testing.T) {
 	if a.memberState("good") != MemberAlive {
 		t.Errorf("good is %q after rotation", a.memberState("good"))
 	}
+}
+
+func TestClusterConcurrentUpdatesConverge(t *testing.T) {
+	nodes := threeNodes(t, nil)
+	a, b := nodes[0], nodes[1]
+	if err := a.Register(Registration{TargetGroup: "web", Address: "127.0.0.1:9500"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				w := 1 + (g*50+i)%1000
+				if err := a.Update("web", "127.0.0.1:9500", func(r *Registration) { r.Weight = w }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := a.Owned()[0]
+	eventually(t, 10*time.Second, "b holds a's final version", func() bool {
+		rs := b.Targets("web")
+		return len(rs) == 1 && rs[0] == want
+	})
 }

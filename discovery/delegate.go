@@ -87,7 +87,16 @@ func (b *regBroadcast) Finished()       {}
 // transmitted broadcasts are dropped (push/pull repairs what they carried).
 const maxQueuedBroadcasts = 4096
 
+// broadcast queues the latest version this node holds of r's registration.
+// A newer broadcast replaces a queued one of the same registration, so the
+// read of the latest version and the queueing are one step under bcastMu:
+// two goroutines racing with versions 1 and 2 cannot leave 1 queued.
 func (c *Cluster) broadcast(r Registration) {
+	c.bcastMu.Lock()
+	defer c.bcastMu.Unlock()
+	if latest, ok := c.reg.latest(r.key()); ok && latest.Version > r.Version {
+		r = latest
+	}
 	c.queue.QueueBroadcast(&regBroadcast{
 		name: "reg\x00" + r.Node + "\x00" + r.TargetGroup + "\x00" + r.Address,
 		msg:  encodeRegistration(r),

@@ -305,3 +305,13 @@ func (g *registry) countBySource() map[Source]int {
 	}
 	return out
 }
+
+// latest returns the stored version of a registration, hidden ones included.
+func (g *registry) latest(k regKey) (Registration, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.entries[k]; e != nil {
+		return e.Registration, true
+	}
+	return Registration{}, false
+}
