@@ -140,11 +140,14 @@ func TestDockerEngineLabelledContainers(t *testing.T) {
 	eventually(t, 30*time.Second, "published container registered at "+hostPort, func() bool {
 		return reg.state("web", hostPort) == StateRegistered
 	})
-	if body, err := httpGet("http://" + hostPort + "/"); err != nil {
-		t.Errorf("GET published target: %v", err)
-	} else {
-		t.Logf("published target answered: %.60q", body)
-	}
+	// Registered means running (no health check): the server may still be starting.
+	var body string
+	eventually(t, 30*time.Second, "published target answers", func() bool {
+		var err error
+		body, err = httpGet("http://" + hostPort + "/")
+		return err == nil
+	})
+	t.Logf("published target answered: %.60q", body)
 
 	// Stop: deregistered (draining).
 	run(t, time.Minute, "", nil, "docker", "stop", "-t", "1", name)
