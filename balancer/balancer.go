@@ -68,6 +68,26 @@ type Config struct {
 	// Registered holds targets registered through the API, per group, in
 	// addition to the groups' static targets.
 	Registered map[string][]spec.Target
+	// Discovered holds targets other sources found, per group: registrations
+	// gossiped by the cluster's nodes, labelled Docker containers. A target
+	// already static or registered keeps that source.
+	Discovered map[string][]DiscoveredTarget
+}
+
+// DiscoveredTarget is a target found by a source other than the documents
+// and the API.
+type DiscoveredTarget struct {
+	spec.Target
+	// Source is docker, task or registered (spec.TargetHealth.Source).
+	Source string
+	// Node owns the target; Task names the task or container behind it.
+	Node, Task string
+	// Shared means the owner, another node, checks the target's health:
+	// this node takes Health (initial, healthy or unhealthy) and Reason from
+	// it instead of checking itself. Its own traffic still ejects the
+	// target passively.
+	Shared         bool
+	Health, Reason string
 }
 
 // Balancer runs every listener of the data plane. Update may be called at any
@@ -227,10 +247,10 @@ func (b *Balancer) buildGroups(cfg Config) (map[string]*group, map[targetKey]*ta
 				g.stickiness.kind = stickyLB
 			}
 		}
-		add := func(tg spec.Target, source string) {
+		add := func(tg spec.Target, source string) *target {
 			k := targetKey{gs.Name, tg.Address}
 			if _, dup := live[k]; dup {
-				return
+				return nil
 			}
 			t := b.targets[k]
 			if t == nil || t.draining.Load() {
@@ -242,12 +262,25 @@ func (b *Balancer) buildGroups(cfg Config) (map[string]*group, map[targetKey]*ta
 			g.targets = append(g.targets, t)
 			g.weights = append(g.weights, max(tg.Weight, 1))
 			g.byID[t.id] = t
+			return t
 		}
 		for _, tg := range gs.Targets {
 			add(tg, "static")
 		}
 		for _, tg := range cfg.Registered[gs.Name] {
 			add(tg, "registered")
+		}
+		for _, d := range cfg.Discovered[gs.Name] {
+			t := add(d.Target, d.Source)
+			if t == nil {
+				continue
+			}
+			t.node, t.task, t.shared = d.Node, d.Task, d.Shared
+			if d.Shared {
+				if st, ok := health.ParseState(d.Health); ok {
+					t.status.SetShared(st, d.Reason)
+				}
+			}
 		}
 		g.outlier = b.outlierFor(gs)
 		statuses := make([]*health.Status, len(g.targets))
@@ -534,7 +567,7 @@ func (b *Balancer) TargetHealth(groupName string) ([]spec.TargetHealth, bool) {
 	now := nowNanos()
 	out := make([]spec.TargetHealth, 0, len(g.targets))
 	for i, t := range g.targets {
-		th := spec.TargetHealth{Address: t.addr, Weight: g.weights[i], Source: t.source}
+		th := spec.TargetHealth{Address: t.addr, Weight: g.weights[i], Source: t.source, Node: t.node, Task: t.task}
 		t.status.Fill(&th, now)
 		th.InFlight = t.inflight.Load()
 		out = append(out, th)
@@ -542,7 +575,7 @@ func (b *Balancer) TargetHealth(groupName string) ([]spec.TargetHealth, bool) {
 	b.mu.Lock()
 	for t, gname := range b.draining {
 		if gname == groupName {
-			th := spec.TargetHealth{Address: t.addr, Source: t.source}
+			th := spec.TargetHealth{Address: t.addr, Source: t.source, Node: t.node, Task: t.task}
 			t.status.Fill(&th, now)
 			th.InFlight = t.inflight.Load()
 			out = append(out, th)
@@ -575,6 +608,9 @@ func healthGroups(gs []*group) []health.Group {
 	for _, g := range gs {
 		hg := health.Group{Name: g.name, Protocol: g.spec.Protocol, Check: g.spec.HealthCheck}
 		for _, t := range g.targets {
+			if t.shared {
+				continue // its owner checks it
+			}
 			hg.Targets = append(hg.Targets, health.Target{Address: t.addr, Status: &t.status})
 		}
 		out = append(out, hg)

@@ -25,6 +25,10 @@ type target struct {
 	addrPort netip.AddrPort // for the access log; zero if addr is a name
 	status   health.Status
 	source   string
+	// node and task say where a discovered target came from; shared is set
+	// when its owner, another node, checks its health (see DiscoveredTarget).
+	node, task string
+	shared     bool
 
 	inflight atomic.Int64
 	// availableSince is when the target last became healthy (unix nanos), for

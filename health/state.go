@@ -313,3 +313,32 @@ func (s *Status) Fill(th *spec.TargetHealth, now int64) {
 	th.Description = describe(w)
 	th.Ejected = s.Ejected(now)
 }
+
+// ParseState is the inverse of State.String; false for an unknown word.
+func ParseState(s string) (State, bool) {
+	for st := StateInitial; st <= StateUnused; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return StateInitial, false
+}
+
+// SetShared sets the state another node's checks found, with its ALB reason
+// code (unknown codes count as none): in a cluster, a target is checked once,
+// by the node that owns it, and the others take its verdict. Draining is kept.
+// It returns the states before and after.
+func (s *Status) SetShared(st State, reasonCode string) (from, to State) {
+	r := reasonNone
+	for i, code := range reasonCodes {
+		if code == reasonCode && code != "" {
+			r = reason(i)
+		}
+	}
+	return s.update(func(w word) word {
+		if w.state() == StateDraining || st > StateUnhealthy {
+			return w
+		}
+		return makeWord(st, r, 0, 0, 0)
+	})
+}

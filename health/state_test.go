@@ -204,3 +204,29 @@ func BenchmarkAvailable(b *testing.B) {
 		_ = s.Available(int64(i))
 	}
 }
+
+func TestSetShared(t *testing.T) {
+	var s Status
+	if from, to := s.SetShared(StateUnhealthy, ReasonTimeout); from != StateInitial || to != StateUnhealthy {
+		t.Errorf("SetShared(unhealthy) = %v→%v, want initial→unhealthy", from, to)
+	}
+	if s.Reason() != ReasonTimeout || s.Available(0) {
+		t.Errorf("after SetShared(unhealthy, Timeout): reason %q available %v", s.Reason(), s.Available(0))
+	}
+	s.SetShared(StateHealthy, "")
+	if !s.Available(0) || s.Reason() != "" {
+		t.Errorf("after SetShared(healthy): available %v reason %q, want true and none", s.Available(0), s.Reason())
+	}
+	s.SetDraining()
+	if _, to := s.SetShared(StateHealthy, ""); to != StateDraining {
+		t.Errorf("SetShared on a draining target moved it to %v, want it kept draining", to)
+	}
+	for _, st := range []State{StateInitial, StateHealthy, StateUnhealthy, StateDraining, StateUnused} {
+		if got, ok := ParseState(st.String()); !ok || got != st {
+			t.Errorf("ParseState(%q) = %v, %v", st.String(), got, ok)
+		}
+	}
+	if _, ok := ParseState("bogus"); ok {
+		t.Error("ParseState(bogus) succeeded")
+	}
+}
