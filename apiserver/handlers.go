@@ -44,6 +44,17 @@ type Node struct {
 	NodeInfo
 	// State is alive, suspect, dead or left (memberlist's states).
 	State string `json:"state"`
+	// GossipAddress is where the node gossips (host:port).
+	GossipAddress string `json:"gossipAddress,omitempty"`
+	// RaftAddress is the node's raft address, on servers.
+	RaftAddress string `json:"raftAddress,omitempty"`
+	// CPU (ECS units, 1024 a core) and MemoryMiB are the capacity it offers.
+	CPU       int64 `json:"cpu,omitempty"`
+	MemoryMiB int64 `json:"memoryMiB,omitempty"`
+	// Attributes are placement attributes (--attr).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Since is when the node entered its state, when known.
+	Since *time.Time `json:"since,omitempty"`
 }
 
 // Status is the body of GET /v1/status.
@@ -195,12 +206,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	case store.KindTargetGroups:
 		writeJSON(w, http.StatusOK, ListResponse[*spec.TargetGroup]{Items: sorted(st.TargetGroups)})
 	default:
-		writeJSON(w, http.StatusOK, ListResponse[Node]{Items: []Node{s.node()}})
+		writeJSON(w, http.StatusOK, ListResponse[Node]{Items: s.nodes()})
 	}
 }
 
-func (s *Server) node() Node {
-	return Node{NodeInfo: s.cfg.Node, State: "alive"}
+// nodes lists the cluster's members, or this node alone without a cluster.
+func (s *Server) nodes() []Node {
+	if s.cfg.Nodes != nil {
+		return s.cfg.Nodes()
+	}
+	return []Node{{NodeInfo: s.cfg.Node, State: "alive"}}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
@@ -221,8 +236,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 			v = g
 		}
 	default:
-		if name == s.cfg.Node.Name {
-			v = s.node()
+		for _, n := range s.nodes() {
+			if n.Name == name {
+				v = n
+			}
 		}
 	}
 	if v == nil {
@@ -256,6 +273,11 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) targetHealth(st *store.State, group string) ([]spec.TargetHealth, bool) {
 	if s.cfg.Targets != nil {
 		if th, ok := s.cfg.Targets.TargetHealth(group); ok {
+			for i := range th {
+				if th[i].Node == "" { // static or registered here
+					th[i].Node = s.cfg.Node.Name
+				}
+			}
 			return th, true
 		}
 	}

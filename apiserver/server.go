@@ -53,6 +53,10 @@ type Config struct {
 	Status func() any
 	// Node describes this node.
 	Node NodeInfo
+	// Nodes, when set, lists the cluster's members for GET /v1/nodes (this
+	// node included); without it the API lists Node alone. It must be safe
+	// for concurrent use and not block.
+	Nodes func() []Node
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds Serve's graceful shutdown. Default 5 seconds.

@@ -13,6 +13,7 @@ func subcommands() []*cobra.Command {
 		newRegisterTargetsCmd(),
 		newDeregisterTargetsCmd(),
 		newVersionCmd(),
+		newKeygenCmd(),
 		newEchoServerCmd(),
 	}
 }

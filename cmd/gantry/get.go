@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -124,9 +125,15 @@ func printItems(w io.Writer, output, kind string, items []json.RawMessage, singl
 			return writeYAML(w, items)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tROLES")
+		fmt.Fprintln(tw, "NAME\tSTATE\tAPI\tGOSSIP\tROLES\tCPU\tMEMORY\tATTRIBUTES")
 		for _, n := range ns {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Address, n.State, strings.Join(n.Roles, ","))
+			attrs := make([]string, 0, len(n.Attributes))
+			for k, v := range n.Attributes {
+				attrs = append(attrs, k+"="+v)
+			}
+			slices.Sort(attrs)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Address, dash(n.GossipAddress),
+				strings.Join(n.Roles, ","), dash(itoa(n.CPU)), dash(itoa(n.MemoryMiB)), dash(strings.Join(attrs, ",")))
 		}
 		return tw.Flush()
 	}
@@ -243,7 +250,7 @@ func printTargets(w io.Writer, output string, th []spec.TargetHealth) error {
 		return writeYAML(w, raws)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tWEIGHT\tSTATE\tREASON\tSOURCE\tIN FLIGHT")
+	fmt.Fprintln(tw, "TARGET\tWEIGHT\tSTATE\tREASON\tSOURCE\tNODE\tIN FLIGHT")
 	for _, t := range th {
 		state := t.State
 		if t.Ejected {
@@ -253,7 +260,23 @@ func printTargets(w io.Writer, output string, th []spec.TargetHealth) error {
 		if reason == "" {
 			reason = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", t.Address, t.Weight, state, reason, t.Source, t.InFlight)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\n", t.Address, t.Weight, state, reason, t.Source, dash(t.Node), t.InFlight)
 	}
 	return tw.Flush()
+}
+
+// dash shows an empty table cell as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// itoa formats n, or "" for zero (unknown).
+func itoa(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/gantrylb/gantry/apiserver"
 	"github.com/gantrylb/gantry/balancer"
 	"github.com/gantrylb/gantry/certs"
+	"github.com/gantrylb/gantry/discovery"
 	"github.com/gantrylb/gantry/health"
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
@@ -49,7 +50,8 @@ type serverFlags struct {
 	cpu             string
 	memory          string
 	encrypt         string
-	docker          bool
+	docker          string
+	gossipProfile   string
 }
 
 func newServerCmd() *cobra.Command {
@@ -74,18 +76,20 @@ applied at start and re-read on SIGHUP; SIGTERM stops gracefully.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.StringVar(&f.accessLog, "access-log", "", "write JSON access logs to PATH, or - for stdout")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
-	fl.StringVar(&f.gossipAddr, "gossip-addr", "0.0.0.0:7946", "gossip address (clustering: not in this build yet)")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", "", "gossip address host:port (default 0.0.0.0:7946; with --dev and no --join, 127.0.0.1 and a free port)")
+	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "gossip timing: lan (memberlist's LAN defaults) or test (fast failure detection, for tests)")
 	fl.StringVar(&f.raftAddr, "raft-addr", "", "raft address (default with --dev: 127.0.0.1 and a free port)")
-	fl.StringArrayVar(&f.join, "join", nil, "HOST:PORT of a node to join (clustering: not in this build yet)")
+	fl.StringArrayVar(&f.join, "join", nil, "HOST:PORT of a node to join (gossip); repeatable; re-joined periodically")
 	fl.BoolVar(&f.server, "server", false, "take part in replicated state (clustering: not in this build yet)")
 	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for (clustering: not in this build yet)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "state directory: the raft log and snapshots, ACME certificates (default: in memory)")
-	fl.StringArrayVar(&f.attrs, "attr", nil, "placement attribute key=value (scheduler: not in this build yet)")
+	fl.StringArrayVar(&f.attrs, "attr", nil, "node attribute key=value, shown in nodes (placement uses them once the scheduler runs); repeatable")
 	fl.StringArrayVar(&f.drivers, "driver", nil, "task driver process|docker (scheduler: not in this build yet)")
-	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer (scheduler: not in this build yet)")
-	fl.StringVar(&f.memory, "memory", "", "memory capacity to offer (scheduler: not in this build yet)")
-	fl.StringVar(&f.encrypt, "encrypt", "", "gossip encryption key (clustering: not in this build yet)")
-	fl.BoolVar(&f.docker, "docker", false, "discover labelled containers (not in this build yet)")
+	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer, in CPU units (1024 a core; default: the host's)")
+	fl.StringVar(&f.memory, "memory", "", "memory capacity to offer, in MiB (default: the host's)")
+	fl.StringVar(&f.encrypt, "encrypt", "", "gossip encryption key (base64, from gantry keygen)")
+	fl.StringVar(&f.docker, "docker", "auto", "register labelled containers of this host: true, false, or auto (when a Docker engine answers)")
+	fl.Lookup("docker").NoOptDefVal = "true"
 	return cmd
 }
 
@@ -108,16 +112,12 @@ func newLogger(level, format string) (*slog.Logger, error) {
 // build does not have yet, and says which accepted flags have no effect.
 func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 	switch {
-	case len(f.join) > 0:
-		return errors.New("--join: clustering is not in this build yet; run a single node")
 	case f.server || f.bootstrapExpect > 0:
 		return errors.New("--server/--bootstrap-expect: replicated state is not in this build yet; use --dev")
-	case f.encrypt != "":
-		return errors.New("--encrypt: gossip is not in this build yet")
-	case f.docker:
-		return errors.New("--docker: container discovery is not in this build yet")
-	case len(f.drivers) > 0 || len(f.attrs) > 0 || f.cpu != "" || f.memory != "":
-		return errors.New("--driver/--attr/--cpu/--memory: the scheduler is not in this build yet")
+	case f.docker != "auto" && f.docker != "true" && f.docker != "false":
+		return fmt.Errorf("--docker %q: want true, false or auto", f.docker)
+	case len(f.drivers) > 0:
+		return errors.New("--driver: the scheduler is not in this build yet")
 	}
 	return nil
 }
@@ -164,11 +164,33 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	tlsCerts := certs.NewProvider(certs.Options{Logger: log, Registry: reg, Cache: certCache})
 
+	apiLn, err := net.Listen("tcp", f.apiAddr)
+	if err != nil {
+		return fmt.Errorf("admin api: %w", err)
+	}
+	defer apiLn.Close()
+	raftAddr := ""
+	if r, ok := st.(*store.Raft); ok {
+		raftAddr = r.Addr()
+	}
+	meta, err := nodeMeta(f, apiLn.Addr().String(), raftAddr)
+	if err != nil {
+		return err
+	}
+	cluster, err := startCluster(f, log, reg, meta)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+
 	var bal *balancer.Balancer
 	checker := health.NewChecker(health.CheckerConfig{
 		Logger:   log,
 		Registry: reg,
-		OnChange: func(group, addr string, from, to health.State) { bal.HealthChanged(group, addr, from, to) },
+		OnChange: func(group, addr string, from, to health.State) {
+			bal.HealthChanged(group, addr, from, to)
+			shareHealth(cluster, bal, group, addr, to)
+		},
 	})
 	opts := balancer.Options{
 		Logger:          log,
@@ -182,15 +204,11 @@ func runServer(parent context.Context, f serverFlags) error {
 		opts.AccessLog = access
 	}
 	bal = balancer.New(opts)
-	rec := &reconciler{st: st, bal: bal, certs: tlsCerts, log: log}
+	rec := &reconciler{st: st, bal: bal, certs: tlsCerts, cluster: cluster, self: f.nodeName, log: log}
 	if err := rec.sync(st.Snapshot()); err != nil {
 		return err
 	}
 
-	apiLn, err := net.Listen("tcp", f.apiAddr)
-	if err != nil {
-		return fmt.Errorf("admin api: %w", err)
-	}
 	api := apiserver.New(apiserver.Config{
 		Store:    st,
 		Targets:  bal,
@@ -198,12 +216,14 @@ func runServer(parent context.Context, f serverFlags) error {
 		Logger:   log,
 		Version:  version,
 		Status:   rec.status,
-		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: []string{"server", "balancer"}},
+		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: meta.Roles},
+		Nodes:    clusterNodes(cluster),
 	})
-	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(), "dev", f.dev, "version", version)
+	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(),
+		"gossip", cluster.LocalNode().Addr, "dev", f.dev, "version", version)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 16)
 	run := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -222,6 +242,13 @@ func runServer(parent context.Context, f serverFlags) error {
 	run("health", checker.Run)
 	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
 	run("reconcile", rec.run)
+	run("registrations", rec.runGossip)
+	run("docker", func(ctx context.Context) error { return runDocker(ctx, f, cluster, log) })
+	// Gossip outlives ctx: on SIGTERM the node first leaves, so the others
+	// see "left" at once instead of waiting to declare it dead.
+	gossipCtx, stopGossip := context.WithCancel(context.Background())
+	gossipDone := make(chan error, 1)
+	go func() { gossipDone <- cluster.Run(gossipCtx) }()
 	if access != nil {
 		run("access-log", access.Run)
 	}
@@ -248,8 +275,17 @@ func runServer(parent context.Context, f serverFlags) error {
 			}
 		}
 	})
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-gossipDone:
+		errs <- fmt.Errorf("gossip: %w", err)
+		stop()
+	}
 	log.Info("shutting down")
+	if err := cluster.Leave(5 * time.Second); err != nil {
+		log.Warn("gossip: leave", "err", err)
+	}
+	stopGossip()
 	wg.Wait()
 	close(errs)
 	var all []error
@@ -320,10 +356,14 @@ func applyFiles(ctx context.Context, st store.Store, files []string, log *slog.L
 
 // reconciler feeds every new desired state to the balancer.
 type reconciler struct {
-	st    store.Store
-	bal   *balancer.Balancer
-	certs *certs.Provider
-	log   *slog.Logger
+	st      store.Store
+	bal     *balancer.Balancer
+	certs   *certs.Provider
+	cluster *discovery.Cluster
+	self    string // this node's name
+	log     *slog.Logger
+
+	syncMu sync.Mutex // one sync at a time: store changes and gossip both call it
 
 	mu      sync.Mutex
 	version uint64
@@ -331,7 +371,10 @@ type reconciler struct {
 }
 
 func (r *reconciler) sync(s *store.State) error {
-	cfg := balancer.Config{Registered: s.Registered}
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	publishRegistered(r.cluster, s.Registered, r.log)
+	cfg := balancer.Config{Registered: s.Registered, Discovered: discoveredTargets(r.cluster, r.self)}
 	for _, l := range s.Listeners {
 		cfg.Listeners = append(cfg.Listeners, l)
 	}
@@ -374,6 +417,21 @@ func (r *reconciler) run(ctx context.Context) error {
 			return err
 		}
 		_ = r.sync(s)
+	}
+}
+
+// runGossip re-syncs the data plane whenever the cluster's registrations
+// change (coalesced).
+func (r *reconciler) runGossip(ctx context.Context) error {
+	changed, cancel := r.cluster.WatchTargets()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+			_ = r.sync(r.st.Snapshot())
+		}
 	}
 }
 
