@@ -1,0 +1,119 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clusterConfig is a listener forwarding to group web, which has no static
+// targets: they come from registrations.
+const clusterConfig = `kind: TargetGroup
+name: web
+healthCheck: {path: /health, intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2}
+deregistrationDelaySeconds: 1
+---
+kind: Listener
+name: public
+address: 0.0.0.0
+port: 8080
+defaultAction: {forward: {targetGroup: web}}
+`
+
+// dockerCluster starts an echo server and n Gantry nodes as containers on a
+// private network; node i (from 1) joins node 1.
+func dockerCluster(t *testing.T, n int) (network string, echo container, nodes []container) {
+	t.Helper()
+	image := gantryImage(t)
+	network = dockerNet(t)
+	suffix := randomName()
+	echo = runContainer(t, image, network, "echo-"+suffix, nil, "echo-server", "--addr", "0.0.0.0:9001", "--name", "echo-in-docker")
+	for i := 1; i <= n; i++ {
+		args := []string{"server", "--node-name", fmt.Sprintf("n%d", i), "--gossip-addr", "0.0.0.0:7946",
+			"--gossip-profile", "test", "--docker=false", "-f", "/gantry.yaml"}
+		if i > 1 {
+			args = append(args, "--join", nodes[0].ip+":7946")
+		}
+		nodes = append(nodes, runContainer(t, image, network, fmt.Sprintf("n%d-%s", i, suffix),
+			map[string]string{"/gantry.yaml": clusterConfig}, args...))
+	}
+	return network, echo, nodes
+}
+
+// gantryIn runs the gantry CLI inside a container (against its own API).
+func gantryIn(t *testing.T, c container, args ...string) string {
+	t.Helper()
+	return docker(t, append([]string{"exec", c.name, "/gantry"}, args...)...)
+}
+
+// answers reports whether GET / through node c's listener is answered by
+// the echo server.
+func answers(c container) bool {
+	r, err := do("GET", "http://"+c.ip+":8080/", "", nil)
+	return err == nil && r.status == 200 && r.server() == "echo-in-docker"
+}
+
+// TestDockerClusterNodeLoss: three nodes in containers; a target registered
+// on one is routable through the others, and when that node is killed its
+// target leaves the survivors' routing tables.
+func TestDockerClusterNodeLoss(t *testing.T) {
+	_, echo, nodes := dockerCluster(t, 3)
+	eventually(t, 60*time.Second, "three members alive on n3", func() bool {
+		out, err := dockerCmd("exec", nodes[2].name, "/gantry", "get", "nodes")
+		return err == nil && strings.Count(out, "alive") == 3
+	})
+	gantryIn(t, nodes[0], "register-targets", "web", echo.ip+":9001")
+	for _, n := range nodes[1:] {
+		eventually(t, 30*time.Second, "the target registered on n1 answers through "+n.name, func() bool { return answers(n) })
+	}
+	if out := gantryIn(t, nodes[1], "get", "targets", "web"); !strings.Contains(out, "n1") {
+		t.Errorf("n2's view of the target does not name its owner n1:\n%s", out)
+	}
+
+	killed := time.Now()
+	docker(t, "kill", nodes[0].name)
+	for _, n := range nodes[1:] {
+		eventually(t, 30*time.Second, "n1's target gone from "+n.name, func() bool {
+			r, err := do("GET", "http://"+n.ip+":8080/", "", nil)
+			return err == nil && r.status == 503
+		})
+	}
+	t.Logf("n1's target left the survivors' routing %v after docker kill", time.Since(killed).Round(10*time.Millisecond))
+	eventually(t, 30*time.Second, "n1 dead in n2's members", func() bool {
+		out, err := dockerCmd("exec", nodes[1].name, "/gantry", "get", "nodes")
+		return err == nil && strings.Contains(out, "dead")
+	})
+}
+
+// TestDockerClusterPartitionHeals: a node cut off from the network loses the
+// others and their targets; reconnected, it merges back and routes again.
+func TestDockerClusterPartitionHeals(t *testing.T) {
+	network, echo, nodes := dockerCluster(t, 3)
+	eventually(t, 60*time.Second, "three members alive on n1", func() bool {
+		out, err := dockerCmd("exec", nodes[0].name, "/gantry", "get", "nodes")
+		return err == nil && strings.Count(out, "alive") == 3
+	})
+	gantryIn(t, nodes[0], "register-targets", "web", echo.ip+":9001")
+	eventually(t, 30*time.Second, "the target answers through n3", func() bool { return answers(nodes[2]) })
+
+	docker(t, "network", "disconnect", network, nodes[2].name)
+	eventually(t, 30*time.Second, "n3 sees the others dead and drops their target", func() bool {
+		out, err := dockerCmd("exec", nodes[2].name, "/gantry", "get", "nodes")
+		if err != nil || strings.Count(out, "dead") < 2 {
+			return false
+		}
+		targets, err := dockerCmd("exec", nodes[2].name, "/gantry", "get", "targets", "web")
+		return err == nil && !strings.Contains(targets, echo.ip)
+	})
+	healed := time.Now()
+	docker(t, "network", "connect", network, nodes[2].name)
+	nodes[2].ip = docker(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+network+"\").IPAddress}}", nodes[2].name)
+	eventually(t, 60*time.Second, "n3 merged back and routes to n1's target", func() bool {
+		out, err := dockerCmd("exec", nodes[2].name, "/gantry", "get", "nodes")
+		return err == nil && strings.Count(out, "alive") == 3 && answers(nodes[2])
+	})
+	t.Logf("converged %v after reconnecting", time.Since(healed).Round(10*time.Millisecond))
+}
