@@ -117,3 +117,35 @@ func TestDockerClusterPartitionHeals(t *testing.T) {
 	})
 	t.Logf("converged %v after reconnecting", time.Since(healed).Round(10*time.Millisecond))
 }
+
+// TestDockerLabelSidecar follows the README's worked example: a --dev node
+// on the host registers a labelled container's published port, routes to
+// it, and drops it when the container stops.
+func TestDockerLabelSidecar(t *testing.T) {
+	image := gantryImage(t)
+	e := startEcho(t, "host-echo")
+	listen := freeAddr(t)
+	n := startNode(t, []string{writeFile(t, t.TempDir(), "web.yaml", config(t, listen, "", e))}, "--docker")
+	name := "shop-" + randomName()
+	docker(t, "run", "-d", "--name", name, "-p", "127.0.0.1::9000",
+		"--label", "gantry.targetGroup=web", "--label", "gantry.port=9000",
+		image, "echo-server", "--addr", "0.0.0.0:9000", "--name", name)
+	t.Cleanup(func() { _, _ = dockerCmd("rm", "-f", name) })
+
+	eventually(t, 60*time.Second, "the labelled container answers through Gantry", func() bool {
+		for range 4 {
+			if r, err := do("GET", "http://"+listen+"/", "", nil); err == nil && r.server() == name {
+				return true
+			}
+		}
+		return false
+	})
+	if out := mustCLI(t, n, "get", "targets", "web").stdout; !strings.Contains(out, "docker") {
+		t.Errorf("gantry get targets web does not show a docker target:\n%s", out)
+	}
+	docker(t, "stop", "-t", "1", name)
+	eventually(t, 30*time.Second, "the stopped container leaves the group", func() bool {
+		out := mustCLI(t, n, "get", "targets", "web").stdout
+		return !strings.Contains(out, "docker")
+	})
+}
