@@ -388,3 +388,44 @@ func TestWorkloadCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestRaftRestartKeepsWorkloads: revisions, services, tasks, deployments and
+// events survive a restart, part from a snapshot and part from the log.
+func TestRaftRestartKeepsWorkloads(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	cfg.DataDir, cfg.Bootstrap = t.TempDir(), true
+	first, err := NewRaft(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSelfLeader(t, first)
+	mustApply(t, first, groupWeb+"---"+taskDefWeb+"---"+serviceWeb)
+	ids, err := first.CommitPlan(ctx(t), &Plan{Now: t0, Start: []Placement{{Service: "web", TaskDefinition: "web:1", Deployment: "web/1", Node: "n1"}},
+		Deployments: []Deployment{{ID: "web/1", Service: "web", Seq: 1, TaskDefinition: "web:1", Status: DeploymentPrimary}},
+		Events:      []ServiceEvent{{Service: "web", Message: "(service web) has started 1 tasks."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.TakeSnapshot(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.UpdateTaskStatus(ctx(t), ids[0], TaskStatus{LastStatus: TaskRunning, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, first, taskDefWebV(128))
+	want, version := stateJSON(t, first.Snapshot()), first.Snapshot().Version
+	cfg.BindAddr = first.Addr()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := openRaft(t, cfg)
+	if err := again.Ready(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := stateJSON(t, waitVersion(t, again, version)); got != want {
+		t.Errorf("after restart:\n%s\nwant\n%s", got, want)
+	}
+	if task := again.Snapshot().Tasks[ids[0]]; task == nil || task.LastStatus != TaskRunning {
+		t.Errorf("task after restart = %+v", task)
+	}
+}
