@@ -429,3 +429,85 @@ func TestRaftRestartKeepsWorkloads(t *testing.T) {
 		t.Errorf("task after restart = %+v", task)
 	}
 }
+
+func TestDeleteService(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustApply(t, s, groupWeb+"---"+taskDefWeb+"---"+serviceWeb)
+		if _, err := s.CommitPlan(ctx(t), &Plan{Now: t0, Start: []Placement{{Service: "web", TaskDefinition: "web:1", Node: "n1"}}}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			name   string
+			do     func() error
+			status string // of the service afterwards, "" for gone
+			want   error
+		}{
+			{"drain", func() error { return s.Delete(ctx(t), "svc", "web") }, ServiceDraining, nil},
+			{"drain again", func() error { return s.Delete(ctx(t), "svc", "web") }, ServiceDraining, nil},
+			{"revive", func() error {
+				res, err := s.Apply(ctx(t), decode(t, "x.yaml", serviceWeb))
+				if err == nil && res[0].Action != ActionConfigured {
+					err = fmt.Errorf("re-apply = %v, want configured", res)
+				}
+				return err
+			}, ServiceActive, nil},
+			{"stop its task", func() error {
+				for id := range s.Snapshot().Tasks {
+					if err := s.UpdateTaskStatus(ctx(t), id, TaskStatus{LastStatus: TaskStopped, Failed: true, StoppedReason: "Essential container in task exited", At: t0}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, ServiceActive, nil},
+			{"delete without live tasks", func() error { return s.Delete(ctx(t), "services", "web") }, "", nil},
+			{"delete again", func() error { return s.Delete(ctx(t), "services", "web") }, "", ErrNotFound},
+		}
+		for _, st := range steps {
+			err := st.do()
+			if !errors.Is(err, st.want) || (st.want == nil && err != nil) {
+				t.Fatalf("%s: error %v, want %v", st.name, err, st.want)
+			}
+			snap := s.Snapshot()
+			got := ""
+			if svc := snap.Services["web"]; svc != nil {
+				got = svc.Status
+			}
+			if got != st.status {
+				t.Errorf("%s: service status %q, want %q", st.name, got, st.status)
+			}
+		}
+		if n := len(s.Snapshot().Tasks); n != 0 {
+			t.Errorf("a removed service left %d tasks", n)
+		}
+	})
+}
+
+// BenchmarkCommitAndReport measures the control plane's write path at
+// scale: one plan placing 10,000 tasks, then status reports, each of which
+// copies the task map (snapshots are immutable).
+func BenchmarkCommitAndReport(b *testing.B) {
+	m := NewMemory()
+	docs, err := spec.Decode("x.yaml", []byte(groupWeb+"---"+taskDefWeb+"---"+serviceWeb))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.Apply(b.Context(), docs); err != nil {
+		b.Fatal(err)
+	}
+	p := &Plan{Now: t0}
+	for i := range 10000 {
+		p.Start = append(p.Start, Placement{Service: "web", TaskDefinition: "web:1", Node: fmt.Sprintf("n%d", i%1000)})
+	}
+	ids, err := m.CommitPlan(b.Context(), p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		st := TaskStatus{LastStatus: TaskRunning, Health: []string{"healthy", "unhealthy"}[i%2], At: t0}
+		if err := m.UpdateTaskStatus(b.Context(), ids[i%len(ids)], st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
