@@ -101,6 +101,13 @@ func (c *Client) Apply(ctx context.Context, body []byte) ([]store.Result, error)
 // ApplyFiles sends several files in one all-or-nothing apply; errors are
 // located by file name.
 func (c *Client) ApplyFiles(ctx context.Context, files []File) ([]store.Result, error) {
+	out, err := c.ApplyReport(ctx, files)
+	return out.Results, err
+}
+
+// ApplyReport is ApplyFiles that also returns the warnings: the ECS fields
+// the documents hold that Gantry ignores.
+func (c *Client) ApplyReport(ctx context.Context, files []File) (ApplyResponse, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range files {
@@ -112,16 +119,16 @@ func (c *Client) ApplyFiles(ctx context.Context, files []File) ([]store.Result, 
 		}
 		w, err := mw.CreatePart(h)
 		if err != nil {
-			return nil, fmt.Errorf("apiserver: client: apply: %w", err)
+			return ApplyResponse{}, fmt.Errorf("apiserver: client: apply: %w", err)
 		}
 		w.Write(f.Data)
 	}
 	if err := mw.Close(); err != nil {
-		return nil, fmt.Errorf("apiserver: client: apply: %w", err)
+		return ApplyResponse{}, fmt.Errorf("apiserver: client: apply: %w", err)
 	}
 	var out ApplyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/apply", mw.FormDataContentType(), &buf, &out)
-	return out.Results, err
+	return out, err
 }
 
 func kindPath(kind string) string {
@@ -196,5 +203,37 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out ListResponse[Node]
 	err := c.do(ctx, http.MethodGet, "/v1/nodes", "", nil, &out)
+	return out.Items, err
+}
+
+// Service describes one service with its task counts and deployments.
+func (c *Client) Service(ctx context.Context, name string) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name), "", nil, &out)
+	return out, err
+}
+
+// ServiceEvents returns a service's events, newest first.
+func (c *Client) ServiceEvents(ctx context.Context, name string) ([]store.Event, error) {
+	var out ListResponse[store.Event]
+	err := c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name)+"/events", "", nil, &out)
+	return out.Items, err
+}
+
+// Tasks lists tasks, of one service and on one node when they are not "".
+func (c *Client) Tasks(ctx context.Context, service, node string) ([]*store.Task, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	if node != "" {
+		q.Set("node", node)
+	}
+	path := "/v1/tasks"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out ListResponse[*store.Task]
+	err := c.do(ctx, http.MethodGet, path, "", nil, &out)
 	return out.Items, err
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
@@ -85,26 +84,4 @@ func problems(n int) string {
 		return "rejected: 1 problem; nothing was applied"
 	}
 	return fmt.Sprintf("rejected: %d problems; nothing was applied", n)
-}
-
-// unavailable lists the kinds of DESIGN 3.3 that this build does not serve yet.
-var unavailable = []string{"task-definitions", "services", "tasks"}
-
-func notAvailable(w http.ResponseWriter, kind string) {
-	writeError(w, http.StatusNotFound, fmt.Sprintf("%s: not available yet: this node runs no scheduler", kind))
-}
-
-// unavailableKind reports the unavailable kind a /v1 path addresses, if any.
-func unavailableKind(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, "/v1/")
-	if !ok {
-		return "", false
-	}
-	kind, _, _ := strings.Cut(rest, "/")
-	for _, k := range unavailable {
-		if kind == k {
-			return k, true
-		}
-	}
-	return "", false
 }

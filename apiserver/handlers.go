@@ -20,6 +20,8 @@ import (
 // ApplyResponse is the body of a successful POST /v1/apply.
 type ApplyResponse struct {
 	Results []store.Result `json:"results"`
+	// Warnings locate the ECS fields the documents hold that Gantry ignores.
+	Warnings []LocatedError `json:"warnings,omitempty"`
 }
 
 // ListResponse is the body of GET /v1/{kind}.
@@ -67,6 +69,9 @@ type Status struct {
 	Listeners         int       `json:"listeners"`
 	TargetGroups      int       `json:"targetGroups"`
 	RegisteredTargets int       `json:"registeredTargets"`
+	TaskDefinitions   int       `json:"taskDefinitions"`
+	Services          int       `json:"services"`
+	Tasks             int       `json:"tasks"`
 	Extra             any       `json:"extra,omitempty"`
 }
 
@@ -165,7 +170,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("resource applied", "kind", res.Kind, "name", res.Name, "action", res.Action)
 		}
 	}
-	writeJSON(w, http.StatusOK, ApplyResponse{Results: results})
+	writeJSON(w, http.StatusOK, ApplyResponse{Results: results, Warnings: warnings(docs)})
 }
 
 // kind resolves the {kind} path value: a canonical store kind, "nodes", or
@@ -178,11 +183,7 @@ func (s *Server) kind(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if k == "nodes" {
 		return k, true
 	}
-	if slices.Contains(unavailable, k) {
-		notAvailable(w, k)
-		return "", false
-	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("unknown kind %q: want listeners, target-groups or nodes", k))
+	writeError(w, http.StatusNotFound, fmt.Sprintf("unknown kind %q: want listeners, target-groups, task-definitions, services, tasks or nodes", k))
 	return "", false
 }
 
@@ -205,6 +206,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ListResponse[*spec.Listener]{Items: sorted(st.Listeners)})
 	case store.KindTargetGroups:
 		writeJSON(w, http.StatusOK, ListResponse[*spec.TargetGroup]{Items: sorted(st.TargetGroups)})
+	case store.KindTaskDefinitions:
+		s.listTaskDefinitions(w, st)
+	case store.KindServices:
+		s.listServices(w, st)
+	case store.KindTasks:
+		s.listTasks(w, r, st)
 	default:
 		writeJSON(w, http.StatusOK, ListResponse[Node]{Items: s.nodes()})
 	}
@@ -227,6 +234,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Store.Snapshot()
 	var v any
 	switch kind {
+	case store.KindTaskDefinitions, store.KindServices, store.KindTasks:
+		s.getWorkload(w, st, kind, name)
+		return
 	case store.KindListeners:
 		if l := st.Listeners[name]; l != nil {
 			v = l
@@ -265,7 +275,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("resource deleted", "kind", kind, "name", name)
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": kind + "/" + name})
+	deleted(w, s.cfg.Store.Snapshot(), kind, name)
 }
 
 // targetHealth reports a group's targets: the balancer's view when it has
@@ -377,6 +387,7 @@ func (s *Server) statusReport() Status {
 		Version: s.cfg.Version, Node: s.cfg.Node.Name, StoreVersion: st.Version,
 		StartedAt: s.started.UTC(), UptimeSeconds: time.Since(s.started).Seconds(),
 		Listeners: len(st.Listeners), TargetGroups: len(st.TargetGroups), RegisteredTargets: n,
+		TaskDefinitions: len(st.TaskDefinitions), Services: len(st.Services), Tasks: len(st.Tasks),
 	}
 	if s.cfg.Status != nil {
 		out.Extra = s.cfg.Status()

@@ -131,6 +131,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/target-groups/{name}/targets", s.targets)
 	m.HandleFunc("POST /v1/target-groups/{name}/targets", s.register)
 	m.HandleFunc("DELETE /v1/target-groups/{name}/targets", s.deregister)
+	m.HandleFunc("GET /v1/services/{name}/events", s.serviceEvents)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -237,10 +238,6 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 // fallback answers what no route claims: 405 with Allow when another method
 // would match, 404 otherwise.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
-	if kind, ok := unavailableKind(r.URL.Path); ok {
-		notAvailable(w, kind)
-		return
-	}
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		probe := r.Clone(r.Context())

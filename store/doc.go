@@ -1,7 +1,11 @@
 // Package store owns Gantry's desired state: the listeners and target groups
-// applied by operators and the targets registered through the API, as
-// immutable versioned snapshots behind the Store interface, with blocking
-// watches.
+// applied by operators and the targets registered through the API, the task
+// definitions (numbered revisions, ECS-style) and services they apply, and the
+// scheduler's side of it (placed tasks with their agents' reports,
+// deployments and service events, committed by CommitPlan and
+// UpdateTaskStatus), as immutable versioned snapshots behind the Store
+// interface, with blocking watches. It keeps its own types for the
+// scheduler's shapes and never imports the scheduler: cmd converts.
 //
 // Two implementations answer alike because both run the same pure
 // transitions (transition.go): Memory keeps the state in this process; Raft

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -93,4 +94,41 @@ func (m *Memory) DeregisterTargets(ctx context.Context, group string, addrs []st
 // Watch waits for a version above since.
 func (m *Memory) Watch(ctx context.Context, since uint64) (*State, error) {
 	return m.pub.watch(ctx, since)
+}
+
+// CommitPlan commits one step of the scheduler, all or nothing.
+func (m *Memory) CommitPlan(ctx context.Context, plan *Plan) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: commit plan: %w", err)
+	}
+	p, err := normalPlan(plan, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, results, err := commitPlan(m.pub.load(), p)
+	if err != nil {
+		return nil, err
+	}
+	m.commit(next)
+	return createdIDs(results), nil
+}
+
+// UpdateTaskStatus records what a task's agent reports.
+func (m *Memory) UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: update task status: %w", err)
+	}
+	st, err := normalStatus(status, time.Now())
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := updateTaskStatus(m.pub.load(), id, st)
+	if err == nil {
+		m.commit(next)
+	}
+	return err
 }

@@ -281,7 +281,12 @@ func TestParseKind(t *testing.T) {
 		{"tg", KindTargetGroups, true},
 		{"target-group", KindTargetGroups, true},
 		{"TargetGroups", KindTargetGroups, true},
-		{"services", "", false},
+		{"services", KindServices, true},
+		{"svc", KindServices, true},
+		{"TaskDefinition", KindTaskDefinitions, true},
+		{"td", KindTaskDefinitions, true},
+		{"task", KindTasks, true},
+		{"widgets", "", false},
 	}
 	for _, tt := range tests {
 		if got, ok := ParseKind(tt.in); got != tt.want || ok != tt.ok {

@@ -286,6 +286,35 @@ func (r *Raft) DeregisterTargets(ctx context.Context, group string, addrs []stri
 	return err
 }
 
+// CommitPlan commits one step of the scheduler through raft, as
+// Memory.CommitPlan.
+func (r *Raft) CommitPlan(ctx context.Context, plan *Plan) ([]string, error) {
+	p, err := normalPlan(plan, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	c := &command{op: opCommitPlan, Plan: p}
+	results, err := r.write(ctx, "commit plan", c, func(cur *State) (*State, []Result, error) {
+		return commitPlan(cur, p)
+	})
+	return createdIDs(results), err
+}
+
+// UpdateTaskStatus records an agent's report through raft, as
+// Memory.UpdateTaskStatus.
+func (r *Raft) UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error {
+	st, err := normalStatus(status, time.Now())
+	if err != nil {
+		return err
+	}
+	c := &command{op: opTaskStatus, TaskID: id, Status: &st}
+	_, err = r.write(ctx, "update task status", c, func(cur *State) (*State, []Result, error) {
+		next, err := updateTaskStatus(cur, id, st)
+		return next, nil, err
+	})
+	return err
+}
+
 // write runs one write on the leader: it checks the request against the
 // leader's current state with the same transition the FSM will run, so that
 // rejected and unchanged requests never reach the log, then proposes the

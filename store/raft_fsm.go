@@ -24,6 +24,8 @@ const (
 	opDelete
 	opRegister
 	opDeregister
+	opCommitPlan
+	opTaskStatus
 )
 
 // command is the body of one raft log entry; op says which fields are set.
@@ -36,6 +38,9 @@ type command struct {
 	Group   string        `json:"group,omitempty"`   // opRegister, opDeregister
 	Targets []spec.Target `json:"targets,omitempty"` // opRegister
 	Addrs   []string      `json:"addrs,omitempty"`   // opDeregister
+	Plan    *Plan         `json:"plan,omitempty"`    // opCommitPlan
+	TaskID  string        `json:"taskId,omitempty"`  // opTaskStatus
+	Status  *TaskStatus   `json:"status,omitempty"`  // opTaskStatus
 }
 
 // wireDoc is a spec.Document with the positions its JSON form leaves out:
@@ -45,6 +50,44 @@ type wireDoc struct {
 	Pos         spec.Position  `json:"pos"`
 	Listener    *wireListener  `json:"listener,omitempty"`
 	TargetGroup *wireTargetGrp `json:"targetGroup,omitempty"`
+	TaskDef     *wireTaskDef   `json:"taskDefinition,omitempty"`
+	Service     *wireService   `json:"service,omitempty"`
+}
+
+type wireTaskDef struct {
+	Spec      *spec.TaskDefinition     `json:"spec"`
+	Pos       spec.Position            `json:"pos"`
+	Positions map[string]spec.Position `json:"positions"`
+}
+
+type wireService struct {
+	Spec      *spec.Service            `json:"spec"`
+	Pos       spec.Position            `json:"pos"`
+	Positions map[string]spec.Position `json:"positions"`
+}
+
+func toWireTaskDef(td *spec.TaskDefinition) *wireTaskDef {
+	return &wireTaskDef{Spec: td, Pos: td.Pos, Positions: td.Positions}
+}
+
+func (w *wireTaskDef) taskDef() *spec.TaskDefinition {
+	if w.Spec == nil {
+		w.Spec = &spec.TaskDefinition{}
+	}
+	w.Spec.Pos, w.Spec.Positions = w.Pos, w.Positions
+	return w.Spec
+}
+
+func toWireService(s *spec.Service) *wireService {
+	return &wireService{Spec: s, Pos: s.Pos, Positions: s.Positions}
+}
+
+func (w *wireService) service() *spec.Service {
+	if w.Spec == nil {
+		w.Spec = &spec.Service{}
+	}
+	w.Spec.Pos, w.Spec.Positions = w.Pos, w.Positions
+	return w.Spec
 }
 
 type wireListener struct {
@@ -92,6 +135,10 @@ func toWireDocs(docs []spec.Document) []wireDoc {
 			out[i].Listener = toWireListener(d.Listener)
 		case d.TargetGroup != nil:
 			out[i].TargetGroup = toWireGroup(d.TargetGroup)
+		case d.TaskDefinition != nil:
+			out[i].TaskDef = toWireTaskDef(d.TaskDefinition)
+		case d.Service != nil:
+			out[i].Service = toWireService(d.Service)
 		}
 	}
 	return out
@@ -106,6 +153,10 @@ func fromWireDocs(docs []wireDoc) []spec.Document {
 			out[i].Listener = d.Listener.listener()
 		case d.TargetGroup != nil:
 			out[i].TargetGroup = d.TargetGroup.group()
+		case d.TaskDef != nil:
+			out[i].TaskDefinition = d.TaskDef.taskDef()
+		case d.Service != nil:
+			out[i].Service = d.Service.service()
 		}
 	}
 	return out
@@ -149,6 +200,17 @@ func (c *command) transition(cur *State) (*State, []Result, error) {
 	case opDeregister:
 		next, err := deregisterTargets(cur, c.Group, c.Addrs)
 		return next, nil, err
+	case opCommitPlan:
+		if c.Plan == nil {
+			return nil, nil, fmt.Errorf("store: commit plan: no plan: %w", ErrInvalid)
+		}
+		return commitPlan(cur, c.Plan)
+	case opTaskStatus:
+		if c.Status == nil {
+			return nil, nil, fmt.Errorf("store: update task status: no status: %w", ErrInvalid)
+		}
+		next, err := updateTaskStatus(cur, c.TaskID, *c.Status)
+		return next, nil, err
 	}
 	return nil, nil, fmt.Errorf("store: apply command: unknown operation %d: upgrade this server", c.op)
 }
@@ -164,6 +226,10 @@ func opName(op byte) string {
 		return "register_targets"
 	case opDeregister:
 		return "deregister_targets"
+	case opCommitPlan:
+		return "commit_plan"
+	case opTaskStatus:
+		return "task_status"
 	}
 	return "unknown"
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -24,6 +25,28 @@ type wireState struct {
 	Listeners    map[string]*wireListener  `json:"listeners,omitempty"`
 	TargetGroups map[string]*wireTargetGrp `json:"targetGroups,omitempty"`
 	Registered   map[string][]spec.Target  `json:"registered,omitempty"`
+
+	// Optional since the control plane's resources were added.
+	TaskDefinitions map[string][]*wireRevision `json:"taskDefinitions,omitempty"`
+	Services        map[string]*wireSvcState   `json:"services,omitempty"`
+	Tasks           map[string]*Task           `json:"tasks,omitempty"`
+	Deployments     map[string]*Deployment     `json:"deployments,omitempty"`
+	Events          map[string][]Event         `json:"events,omitempty"`
+}
+
+// wireRevision is a TaskDefinitionRevision with its document's positions.
+type wireRevision struct {
+	Family   string       `json:"family"`
+	Revision int          `json:"revision"`
+	Status   string       `json:"status"`
+	Spec     *wireTaskDef `json:"taskDefinition"`
+}
+
+// wireSvcState is a Service with its document's positions.
+type wireSvcState struct {
+	Spec           *wireService `json:"spec"`
+	TaskDefinition string       `json:"taskDefinition"`
+	Status         string       `json:"status"`
 }
 
 // encodeSnapshot writes s as one JSON document.
@@ -41,6 +64,7 @@ func encodeSnapshot(w io.Writer, s *State) error {
 	for name, g := range s.TargetGroups {
 		ws.TargetGroups[name] = toWireGroup(g)
 	}
+	encodeWorkloads(&ws, s)
 	if err := json.NewEncoder(w).Encode(&ws); err != nil {
 		return fmt.Errorf("store: encode snapshot: %w", err)
 	}
@@ -67,5 +91,44 @@ func decodeSnapshot(r io.Reader) (*State, error) {
 	for group, list := range ws.Registered {
 		s.Registered[group] = list
 	}
+	decodeWorkloads(s, &ws)
 	return s, nil
+}
+
+func encodeWorkloads(ws *wireState, s *State) {
+	ws.TaskDefinitions = make(map[string][]*wireRevision, len(s.TaskDefinitions))
+	for family, revs := range s.TaskDefinitions {
+		list := make([]*wireRevision, len(revs))
+		for i, r := range revs {
+			list[i] = &wireRevision{Family: r.Family, Revision: r.Revision, Status: r.Status, Spec: toWireTaskDef(r.Spec)}
+		}
+		ws.TaskDefinitions[family] = list
+	}
+	ws.Services = make(map[string]*wireSvcState, len(s.Services))
+	for name, svc := range s.Services {
+		ws.Services[name] = &wireSvcState{Spec: toWireService(svc.Spec), TaskDefinition: svc.TaskDefinition, Status: svc.Status}
+	}
+	ws.Tasks, ws.Deployments, ws.Events = s.Tasks, s.Deployments, s.Events
+}
+
+func decodeWorkloads(s *State, ws *wireState) {
+	for family, list := range ws.TaskDefinitions {
+		revs := make([]*TaskDefinitionRevision, len(list))
+		for i, r := range list {
+			if r.Spec == nil {
+				r.Spec = &wireTaskDef{}
+			}
+			revs[i] = &TaskDefinitionRevision{Family: r.Family, Revision: r.Revision, Status: r.Status, Spec: r.Spec.taskDef()}
+		}
+		s.TaskDefinitions[family] = revs
+	}
+	for name, svc := range ws.Services {
+		if svc.Spec == nil {
+			svc.Spec = &wireService{}
+		}
+		s.Services[name] = &Service{Spec: svc.Spec.service(), TaskDefinition: svc.TaskDefinition, Status: svc.Status}
+	}
+	maps.Copy(s.Tasks, ws.Tasks)
+	maps.Copy(s.Deployments, ws.Deployments)
+	maps.Copy(s.Events, ws.Events)
 }

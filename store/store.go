@@ -22,11 +22,23 @@ type State struct {
 	// beside the group's own static targets, in registration order, weights
 	// defaulted.
 	Registered map[string][]spec.Target
+	// TaskDefinitions by family: every revision, revision N at index N-1.
+	TaskDefinitions map[string][]*TaskDefinitionRevision
+	// Services by name.
+	Services map[string]*Service
+	// Tasks by ID: every task placed and not reaped yet.
+	Tasks map[string]*Task
+	// Deployments by ID: the PRIMARY and ACTIVE ones of every service.
+	Deployments map[string]*Deployment
+	// Events per service name, oldest first, at most MaxServiceEvents.
+	Events map[string][]Event
 }
 
 // Result says what an apply did to one resource.
 type Result struct {
-	// Kind is spec.KindListener or spec.KindTargetGroup.
+	// Kind is spec.KindListener, spec.KindTargetGroup,
+	// spec.KindTaskDefinition (Name is "family:revision"), spec.KindService
+	// or KindTask (created by CommitPlan; Name is the ID).
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 	// Action is ActionCreated, ActionConfigured or ActionUnchanged.
@@ -69,7 +81,16 @@ type Store interface {
 	Apply(ctx context.Context, docs []spec.Document) ([]Result, error)
 	// Delete removes the resource of a canonical kind (see ParseKind). It
 	// returns ErrNotFound when there is none, and ErrInUse for a target group
-	// that a listener forwards to.
+	// that a listener forwards to or a service registers in.
+	//
+	// For task definitions, name is "family:revision" and the revision is
+	// deregistered: it stays, INACTIVE, for the services and tasks that run
+	// it, but no service may newly reference it. A service with no live task
+	// is removed at once (with its stopped tasks, deployments and events);
+	// one with live tasks becomes DRAINING with a desired count of 0, so the
+	// scheduler stops its tasks, and is removed when CommitPlan reaps its
+	// last task. Applying it again revives it. Tasks cannot be deleted
+	// (ErrInvalid): scale their service.
 	Delete(ctx context.Context, kind, name string) error
 	// RegisterTargets adds targets to a group (ErrNotFound if it does not
 	// exist); registering a known address again updates its weight.
@@ -77,6 +98,18 @@ type Store interface {
 	// DeregisterTargets removes registered targets by address, all or none:
 	// ErrNotFound for an address that is not registered.
 	DeregisterTargets(ctx context.Context, group string, addrs []string) error
+	// CommitPlan commits one step of the scheduler, all or nothing: it
+	// creates the placed tasks (PROVISIONING, desired RUNNING, IDs generated
+	// deterministically from the state's version), stops tasks, upserts
+	// deployments, appends events and reaps tasks, then removes DRAINING
+	// services left without tasks. It returns the created tasks' IDs in
+	// plan.Start's order. A placement for a service that no longer exists or
+	// is DRAINING, a stop or reap of an unknown task, are skipped (the state
+	// moved since the plan was made); a malformed plan is ErrInvalid.
+	CommitPlan(ctx context.Context, plan *Plan) ([]string, error)
+	// UpdateTaskStatus records what a task's agent reports: ErrNotFound for an
+	// unknown task, ErrInvalid for an unknown status.
+	UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error
 	// Watch blocks until the state's version exceeds since, or ctx ends, and
 	// returns the newest snapshot.
 	Watch(ctx context.Context, since uint64) (*State, error)
@@ -85,13 +118,22 @@ type Store interface {
 // ParseKind maps the names operators type to a canonical kind: "listeners",
 // "listener", "Listener", "lis" and "l" give KindListeners; "target-groups",
 // "target-group", "targetgroups", "TargetGroup", "tgs" and "tg" give
-// KindTargetGroups. It reports false for anything else.
+// KindTargetGroups; "task-definitions", "task-definition", "TaskDefinition"
+// and "td" give KindTaskDefinitions; "services", "service" and "svc" give
+// KindServices; "tasks" and "task" give KindTasks. It reports false for
+// anything else.
 func ParseKind(s string) (string, bool) {
 	switch strings.ToLower(s) {
 	case "listeners", "listener", "lis", "l":
 		return KindListeners, true
 	case "target-groups", "target-group", "targetgroups", "targetgroup", "tgs", "tg":
 		return KindTargetGroups, true
+	case "task-definitions", "task-definition", "taskdefinitions", "taskdefinition", "td":
+		return KindTaskDefinitions, true
+	case "services", "service", "svc":
+		return KindServices, true
+	case "tasks", "task":
+		return KindTasks, true
 	}
 	return "", false
 }

@@ -29,6 +29,12 @@ func (s *State) clone() *State {
 		Listeners:    maps.Clone(s.Listeners),
 		TargetGroups: maps.Clone(s.TargetGroups),
 		Registered:   maps.Clone(s.Registered),
+
+		TaskDefinitions: maps.Clone(s.TaskDefinitions),
+		Services:        maps.Clone(s.Services),
+		Tasks:           maps.Clone(s.Tasks),
+		Deployments:     maps.Clone(s.Deployments),
+		Events:          maps.Clone(s.Events),
 	}
 }
 
@@ -38,6 +44,12 @@ func emptyState() *State {
 		Listeners:    map[string]*spec.Listener{},
 		TargetGroups: map[string]*spec.TargetGroup{},
 		Registered:   map[string][]spec.Target{},
+
+		TaskDefinitions: map[string][]*TaskDefinitionRevision{},
+		Services:        map[string]*Service{},
+		Tasks:           map[string]*Task{},
+		Deployments:     map[string]*Deployment{},
+		Events:          map[string][]Event{},
 	}
 }
 
@@ -51,6 +63,7 @@ func applyDocs(cur *State, docs []spec.Document) (*State, []Result, error) {
 		results = make([]Result, 0, len(docs))
 		firstL  = map[string]spec.Position{}
 		firstG  = map[string]spec.Position{}
+		work    []workDoc
 	)
 	dup := func(kind, name string, first map[string]spec.Position, pos spec.Position) bool {
 		if p, ok := first[name]; ok {
@@ -80,11 +93,18 @@ func applyDocs(cur *State, docs []spec.Document) (*State, []Result, error) {
 			}
 			results = append(results, Result{spec.KindTargetGroup, g.Name, action(cur.TargetGroups[g.Name], g)})
 			next.TargetGroups[g.Name] = g
+		case d.TaskDefinition != nil:
+			work = append(work, workDoc{at: len(results), td: d.TaskDefinition})
+			results = append(results, Result{})
+		case d.Service != nil:
+			work = append(work, workDoc{at: len(results), svc: d.Service})
+			results = append(results, Result{})
 		default:
 			errs = append(errs, &spec.Error{Pos: d.Pos, Msg: fmt.Sprintf("store: unsupported kind %q", d.Kind)})
 		}
 	}
 	errs = append(errs, spec.ValidateSet(ordered(next.Listeners, firstL), ordered(next.TargetGroups, firstG))...)
+	errs = append(errs, applyWorkloads(cur, next, work, results)...)
 	if err := errs.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -137,6 +157,14 @@ func deleteResource(cur *State, kind, name string) (*State, error) {
 	if !ok {
 		return nil, fmt.Errorf("store: delete: unknown kind %q: %w", kind, ErrInvalid)
 	}
+	switch canonical {
+	case KindTaskDefinitions:
+		return deregisterRevision(cur, name)
+	case KindServices:
+		return deleteService(cur, name)
+	case KindTasks:
+		return nil, fmt.Errorf("store: delete: task %q: tasks are not deleted: scale or delete their service: %w", name, ErrInvalid)
+	}
 	next := cur.clone()
 	switch canonical {
 	case KindListeners:
@@ -151,6 +179,9 @@ func deleteResource(cur *State, kind, name string) (*State, error) {
 		if users := cur.ReferencedBy(name); len(users) > 0 {
 			slices.Sort(users)
 			return nil, fmt.Errorf("store: delete: target group %q: %w: listener %s forwards to it", name, ErrInUse, strings.Join(users, ", "))
+		}
+		if users := cur.servicesUsing(name); len(users) > 0 {
+			return nil, fmt.Errorf("store: delete: target group %q: %w: service %s registers tasks in it", name, ErrInUse, strings.Join(users, ", "))
 		}
 		delete(next.TargetGroups, name)
 		delete(next.Registered, name)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantrylb/gantry/apiserver"
+	"github.com/gantrylb/gantry/spec"
 )
 
 func newApplyCmd() *cobra.Command {
@@ -19,8 +20,10 @@ func newApplyCmd() *cobra.Command {
 		Use:   "apply -f FILE|DIR|-",
 		Short: "Create or update resources from documents (all or nothing)",
 		Long: `Send resource documents to the admin API, which applies them all or none.
-Each resource is reported as created, configured or unchanged; a rejected
-apply prints every problem as file:line:column: message.`,
+Each resource is reported as created, configured or unchanged (a task
+definition as family:revision: every changed apply is a new revision); a
+rejected apply prints every problem as file:line:column: message. ECS fields
+that Gantry ignores are reported on stderr as warnings.`,
 		Args: cobra.NoArgs,
 	}
 	client := apiFlag(cmd)
@@ -31,12 +34,15 @@ apply prints every problem as file:line:column: message.`,
 		if err != nil {
 			return err
 		}
-		results, err := client().ApplyFiles(cmd.Context(), in)
+		resp, err := client().ApplyReport(cmd.Context(), in)
 		if err != nil {
 			return reportAPIError(cmd.ErrOrStderr(), "apply", err)
 		}
-		for _, r := range results {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", displayKind(r.Kind), r.Name, r.Action)
+		for _, w := range resp.Warnings {
+			printWarning(cmd.ErrOrStderr(), spec.Warning{Pos: spec.Position{File: w.File, Line: w.Line, Column: w.Column}, Path: w.Path, Msg: w.Message})
+		}
+		for _, r := range resp.Results {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", resultKind(r.Kind), r.Name, r.Action)
 		}
 		return nil
 	}
@@ -90,4 +96,24 @@ func readResourceFiles(stdin io.Reader, paths []string) ([]apiserver.File, error
 		}
 	}
 	return out, nil
+}
+
+// printWarning prints a document warning as file:line:column: warning: message.
+func printWarning(w io.Writer, warn spec.Warning) {
+	if pos := warn.Pos.String(); pos != "" {
+		fmt.Fprintf(w, "%s: ", pos)
+	}
+	fmt.Fprintf(w, "warning: %s\n", warn.Msg)
+}
+
+// resultKind names an applied kind as "kind/name" output does:
+// task-definition/web:3, service/web, listener/public.
+func resultKind(kind string) string {
+	switch kind {
+	case spec.KindTaskDefinition:
+		return "task-definition"
+	case spec.KindService:
+		return "service"
+	}
+	return displayKind(kind)
 }

@@ -99,7 +99,7 @@ func TestApplyGetDelete(t *testing.T) {
 		{[]string{"get", "nodes"}, []string{"n1", "alive", "server"}, ""},
 		{[]string{"get", "status"}, []string{"storeVersion: 1", "listeners: 1"}, ""},
 		{[]string{"get", "status", "-o", "json"}, []string{`"targetGroups": 1`}, ""},
-		{[]string{"get", "services"}, nil, "not available yet"},
+		{[]string{"get", "services"}, []string{"NAME", "DESIRED", "TASK DEFINITION"}, ""},
 		{[]string{"get", "targets"}, nil, "needs the target group"},
 		{[]string{"get", "tg", "-o", "xml"}, nil, "unknown output"},
 		{[]string{"get", "tg", "nope"}, nil, "not found"},
@@ -220,6 +220,120 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// ecsDocs is a task definition with an ECS field Gantry ignores and a
+// service running it behind the web group.
+const ecsDocs = `kind: TaskDefinition
+family: web
+driver: process
+networkMode: bridge
+containerDefinitions:
+  - name: web
+    command: ["gantry", "echo-server"]
+    memory: 64
+    portMappings: [{containerPort: 8080}]
+---
+kind: Service
+serviceName: web
+taskDefinition: web
+desiredCount: 2
+loadBalancers: [{targetGroup: web, containerName: web, containerPort: 8080}]
+`
+
+func TestWorkloadsCLI(t *testing.T) {
+	api, st := apiFixture(t)
+	dir := t.TempDir()
+	f := writeFile(t, dir, "app.yaml", groupDoc+"---\n"+ecsDocs)
+	out, stderr, err := run(t, "apply", "-f", f, "--api", api)
+	if err != nil || out != "target-group/web created\ntask-definition/web:1 created\nservice/web created\n" {
+		t.Fatalf("apply = %q, %v", out, err)
+	}
+	if want := f + `:8:1: warning: ECS field "networkMode" is ignored by Gantry` + "\n"; stderr != want {
+		t.Errorf("apply stderr = %q, want %q", stderr, want)
+	}
+	// The scheduler's part, done here by hand: two tasks, a deployment, events.
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	ids, err := st.CommitPlan(context.Background(), &store.Plan{
+		Now: now,
+		Start: []store.Placement{
+			{Service: "web", TaskDefinition: "web:1", Deployment: "web/1", Node: "n1"},
+			{Service: "web", TaskDefinition: "web:1", Deployment: "web/1", Node: "n2"},
+		},
+		Deployments: []store.Deployment{{ID: "web/1", Service: "web", Seq: 1, TaskDefinition: "web:1", Status: store.DeploymentPrimary, RolloutState: "IN_PROGRESS", CreatedAt: now, UpdatedAt: now}},
+		Events: []store.ServiceEvent{
+			{Service: "web", Message: "(service web) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance n3) has insufficient memory available."},
+			{Service: "web", At: now.Add(time.Minute), Message: "(service web) has reached a steady state."},
+		},
+	})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("CommitPlan() = %v, %v", ids, err)
+	}
+	running := store.TaskStatus{LastStatus: store.TaskRunning, Health: "healthy", At: now,
+		HostPorts: []store.PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: 31000, Protocol: "tcp"}}}
+	if err := st.UpdateTaskStatus(context.Background(), ids[0], running); err != nil {
+		t.Fatal(err)
+	}
+	changed := writeFile(t, dir, "td.yaml", strings.Replace(ecsDocs[:strings.Index(ecsDocs, "---")], "memory: 64", "memory: 128", 1))
+	steps := []struct {
+		args    []string
+		wantOut []string
+		wantErr string
+	}{
+		{[]string{"apply", "-f", changed}, []string{"task-definition/web:2 created\n"}, ""},
+		{[]string{"get", "services"}, []string{"NAME", "DESIRED", "RUNNING", "PENDING", "TASK DEFINITION", "STATUS", "web", "2", "1", "web:1", "ACTIVE"}, ""},
+		{[]string{"get", "svc", "web", "-o", "json"}, []string{`"serviceName": "web"`, `"runningCount": 1`}, ""},
+		{[]string{"get", "tasks"}, []string{"ID", "SERVICE", "REVISION", "NODE", "LAST STATUS", "HEALTH", "HOST PORTS", ids[0], ids[1], "RUNNING", "PROVISIONING", "healthy", "31000->8080/tcp"}, ""},
+		{[]string{"get", "tasks", "--node", "n2"}, []string{ids[1]}, ""},
+		{[]string{"get", "task", ids[0], "-o", "yaml"}, []string{"lastStatus: RUNNING", "node: n1"}, ""},
+		{[]string{"get", "td"}, []string{"FAMILY:REVISION", "STATUS", "DRIVER", "CONTAINERS", "web:2", "ACTIVE", "process", "web"}, ""},
+		{[]string{"get", "td", "web"}, []string{"web:1", "web:2"}, ""},
+		{[]string{"get", "td", "web:1", "-o", "json"}, []string{`"revision": 1`, `"memory": 64`}, ""},
+		{[]string{"delete", "td", "web:1"}, []string{"deleted"}, ""},
+		{[]string{"get", "td", "web"}, []string{"web:1", "INACTIVE", "web:2", "ACTIVE"}, ""},
+		{[]string{"describe", "service", "web"}, []string{"Name:", "web", "Task definition:", "web:1", "Running count:", "Load balancers:", "web (container web:8080)",
+			"Deployments:", "web/1", "PRIMARY", "IN_PROGRESS", "Events:", "2026-11-22 09:01:00", "has reached a steady state", "insufficient memory"}, ""},
+		{[]string{"describe", "service", "nope"}, nil, "not found"},
+		{[]string{"describe", "listener", "public"}, nil, "only services"},
+		{[]string{"delete", "service", "web"}, []string{"deleted"}, ""},
+		{[]string{"get", "services"}, []string{"DRAINING"}, ""},
+	}
+	for _, s := range steps {
+		out, _, err := run(t, append(s.args, "--api", api)...)
+		name := strings.Join(s.args, " ")
+		if s.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), s.wantErr) {
+				t.Errorf("gantry %s: error = %v, want one containing %q", name, err, s.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("gantry %s: error = %v", name, err)
+			continue
+		}
+		for _, w := range s.wantOut {
+			if !strings.Contains(out, w) {
+				t.Errorf("gantry %s printed %q, want it to contain %q", name, out, w)
+			}
+		}
+	}
+	// Newest events first.
+	out, _, _ = run(t, "describe", "svc", "web", "--api", api)
+	if i, j := strings.Index(out, "steady state"), strings.Index(out, "unable to place"); i < 0 || j < 0 || i > j {
+		t.Errorf("describe lists events oldest first:\n%s", out)
+	}
+}
+
+func TestValidateWarnsAboutECSFields(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "app.yaml", groupDoc+"---\n"+ecsDocs)
+	out, stderr, err := run(t, "validate", "-f", f)
+	if err != nil || out != "3 documents valid\n" {
+		t.Errorf("validate = %q, %v", out, err)
+	}
+	if want := f + `:8:1: warning: ECS field "networkMode" is ignored by Gantry` + "\n"; stderr != want {
+		t.Errorf("validate stderr = %q, want %q", stderr, want)
 	}
 }
 

@@ -8,6 +8,7 @@ func subcommands() []*cobra.Command {
 		newServerCmd(),
 		newApplyCmd(),
 		newGetCmd(),
+		newDescribeCmd(),
 		newDeleteCmd(),
 		newValidateCmd(),
 		newRegisterTargetsCmd(),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,18 +20,21 @@ import (
 )
 
 func newGetCmd() *cobra.Command {
-	var output string
+	var output, service, node string
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
-		Short: "List resources or show one: listeners, target-groups, targets GROUP, nodes, status",
+		Short: "List resources or show one: listeners, target-groups, targets GROUP, task-definitions, services, tasks, nodes, status",
 		Long: `Show resources from the admin API. KIND is listeners (listener), target-groups
-(target-group, tg), targets (NAME is the group), nodes, or one of the scheduler
-kinds (task-definitions, services, tasks) once they are available.`,
-		Example: "  gantry get tg\n  gantry get targets web\n  gantry get listener public -o yaml",
+(target-group, tg), targets (NAME is the group), task-definitions (td; NAME is
+a family, which lists its revisions, or family:revision), services (svc),
+tasks (filtered with --service and --node), nodes or status.`,
+		Example: "  gantry get tg\n  gantry get targets web\n  gantry get listener public -o yaml\n  gantry get td web\n  gantry get tasks --service web",
 		Args:    cobra.RangeArgs(1, 2),
 	}
 	client := apiFlag(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	cmd.Flags().StringVar(&service, "service", "", "tasks: only the tasks of this service")
+	cmd.Flags().StringVar(&node, "node", "", "tasks: only the tasks on this node")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		switch output {
 		case "table", "json", "yaml":
@@ -64,20 +68,44 @@ kinds (task-definitions, services, tasks) once they are available.`,
 			return printTargets(out, output, th)
 		}
 		var items []json.RawMessage
-		if len(args) == 2 {
+		single := len(args) == 2
+		switch {
+		case kind == store.KindTasks && !single && (service != "" || node != ""):
+			tasks, err := c.Tasks(ctx, service, node)
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			for _, t := range tasks {
+				raw, _ := json.Marshal(t)
+				items = append(items, raw)
+			}
+		case kind == store.KindTaskDefinitions && single && !strings.Contains(args[1], ":"):
+			// A family: its revisions.
+			raw, err := c.Get(ctx, kind, args[1])
+			if err != nil {
+				return reportAPIError(cmd.ErrOrStderr(), "get", err)
+			}
+			var revs struct {
+				Revisions []json.RawMessage `json:"revisions"`
+			}
+			if err := json.Unmarshal(raw, &revs); err != nil {
+				return fmt.Errorf("get: decode answer: %w", err)
+			}
+			items, single = revs.Revisions, false
+		case single:
 			raw, err := c.Get(ctx, kind, args[1])
 			if err != nil {
 				return reportAPIError(cmd.ErrOrStderr(), "get", err)
 			}
 			items = []json.RawMessage{raw}
-		} else {
+		default:
 			list, err := c.List(ctx, kind)
 			if err != nil {
 				return reportAPIError(cmd.ErrOrStderr(), "get", err)
 			}
 			items = list
 		}
-		return printItems(out, output, kind, items, len(args) == 2)
+		return printItems(out, output, kind, items, single)
 	}
 	return cmd
 }
@@ -136,10 +164,81 @@ func printItems(w io.Writer, output, kind string, items []json.RawMessage, singl
 				strings.Join(n.Roles, ","), dash(itoa(n.CPU)), dash(itoa(n.MemoryMiB)), dash(strings.Join(attrs, ",")))
 		}
 		return tw.Flush()
+	case store.KindServices, store.KindTasks, store.KindTaskDefinitions:
+		if output == "yaml" {
+			return writeYAML(w, items)
+		}
+		return workloadTable(w, kind, items)
 	}
 	// A kind this CLI has no table for: fall back to YAML.
 	return writeYAML(w, items)
 }
+
+// workloadTable prints services, tasks or task-definition revisions.
+func workloadTable(w io.Writer, kind string, items []json.RawMessage) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	switch kind {
+	case store.KindServices:
+		ss, err := decodeAll[apiserver.Service](items)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "NAME\tDESIRED\tRUNNING\tPENDING\tTASK DEFINITION\tSTATUS")
+		for _, s := range ss {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", s.ServiceName, s.DesiredCount, s.RunningCount, s.PendingCount, s.TaskDefinition, s.Status)
+		}
+	case store.KindTasks:
+		ts, err := decodeAll[store.Task](items)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "ID\tSERVICE\tREVISION\tNODE\tLAST STATUS\tHEALTH\tHOST PORTS")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Service, t.TaskDefinition, t.Node, taskStatus(t), dash(t.Health), hostPorts(t.HostPorts))
+		}
+	default:
+		rs, err := decodeAll[store.TaskDefinitionRevision](items)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "FAMILY:REVISION\tSTATUS\tDRIVER\tCONTAINERS")
+		for _, r := range rs {
+			var driver string
+			var names []string
+			if r.Spec != nil {
+				driver = r.Spec.EffectiveDriver()
+				for _, c := range r.Spec.ContainerDefinitions {
+					names = append(names, c.Name)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Ref(), r.Status, dash(driver), dash(strings.Join(names, ",")))
+		}
+	}
+	return tw.Flush()
+}
+
+// taskStatus is the last status, with the desired one when they differ on
+// the way down ("RUNNING -> STOPPED").
+func taskStatus(t *store.Task) string {
+	if t.DesiredStatus == store.TaskStopped && t.LastStatus != store.TaskStopped {
+		return t.LastStatus + " -> " + store.TaskStopped
+	}
+	return t.LastStatus
+}
+
+// hostPorts formats port bindings as Docker does: "31000->8080/tcp".
+func hostPorts(ps []store.PortBinding) string {
+	if len(ps) == 0 {
+		return "-"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = fmt.Sprintf("%d->%d/%s", p.HostPort, p.ContainerPort, cmp.Or(p.Protocol, "tcp"))
+	}
+	return strings.Join(out, ",")
+}
+
+func dash(s string) string { return cmp.Or(s, "-") }
 
 func decodeAll[T any](items []json.RawMessage) ([]*T, error) {
 	out := make([]*T, len(items))

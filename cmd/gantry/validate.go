@@ -17,7 +17,8 @@ func newValidateCmd() *cobra.Command {
 		Long: `Decode and validate resource documents without contacting a server: each
 document on its own, then the set as a whole (names unique, ports free, every
 forward naming a group of the set). Every problem is printed as
-file:line:column: message; the exit status is 1 if there is any.`,
+file:line:column: message; the exit status is 1 if there is any. ECS fields
+that Gantry ignores are reported on stderr as warnings and do not fail.`,
 		Args: cobra.ArbitraryArgs,
 	}
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file, directory or - for stdin; repeatable (arguments count too)")
@@ -45,9 +46,18 @@ file:line:column: message; the exit status is 1 if there is any.`,
 				case d.TargetGroup != nil:
 					d.TargetGroup.SetDefaults()
 					errs = append(errs, d.TargetGroup.Validate()...)
+				case d.TaskDefinition != nil:
+					d.TaskDefinition.SetDefaults()
+					errs = append(errs, d.TaskDefinition.Validate()...)
+				case d.Service != nil:
+					d.Service.SetDefaults()
+					errs = append(errs, d.Service.Validate()...)
 				}
 			}
 			errs = append(errs, spec.Check(docs)...)
+		}
+		for _, w := range spec.Warnings(docs) {
+			printWarning(cmd.ErrOrStderr(), w)
 		}
 		if len(errs) > 0 {
 			errs.Sort()
