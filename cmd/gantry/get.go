@@ -238,6 +238,7 @@ func hostPorts(ps []store.PortBinding) string {
 	return strings.Join(out, ",")
 }
 
+// dash shows an empty table cell as "-".
 func dash(s string) string { return cmp.Or(s, "-") }
 
 func decodeAll[T any](items []json.RawMessage) ([]*T, error) {
@@ -362,14 +363,6 @@ func printTargets(w io.Writer, output string, th []spec.TargetHealth) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\n", t.Address, t.Weight, state, reason, t.Source, dash(t.Node), t.InFlight)
 	}
 	return tw.Flush()
-}
-
-// dash shows an empty table cell as "-".
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // itoa formats n, or "" for zero (unknown).
