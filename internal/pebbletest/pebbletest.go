@@ -3,9 +3,6 @@
 // of any name on 127.0.0.1 at ports the test chooses, through a DNS stub
 // that answers 127.0.0.1 for every name. It is test support only: nothing
 // but _test files may import it.
-//
-// Pebble reads some settings from the environment when it is built, so
-// Start uses t.Setenv and cannot run in a parallel test.
 package pebbletest
 
 import (
@@ -17,6 +14,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -38,7 +36,9 @@ type Options struct {
 	TLSPort int
 }
 
-// Server is a running pebble.
+// Server is an in-process pebble. Its ACME endpoint listens from New on,
+// so that its directory URL and clients can be configured before the
+// servers whose ports it validates are bound; it answers 503 until Serve.
 type Server struct {
 	// DirectoryURL is the ACME directory to give an ACME client.
 	DirectoryURL string
@@ -49,52 +49,91 @@ type Server struct {
 	// the server under test verifies against it.
 	Roots *x509.CertPool
 
-	log *logBuffer
+	t       testing.TB
+	log     *logBuffer
+	logger  *log.Logger
+	store   *pebbledb.MemoryStore
+	ca      *pebbleca.CAImpl
+	handler atomic.Pointer[http.Handler]
+	va      atomic.Pointer[pebbleva.VAImpl]
 }
 
-// Log returns what pebble logged so far (Start also logs it when the test
-// fails).
-func (s *Server) Log() string { return s.log.String() }
-
-// Start runs pebble until the end of the test. Everything it starts is
-// stopped by t.Cleanup, pebble's own validation worker included; the
-// goroutines that remain for a moment after a test (see GoleakOptions) are
-// those of the ACME client.
+// Start runs pebble until the end of the test, validating challenges at
+// o's ports: New then Serve.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	if o.HTTPPort <= 0 || o.TLSPort <= 0 {
-		t.Fatalf("pebbletest: Start needs both validation ports, got http %d and tls %d", o.HTTPPort, o.TLSPort)
-	}
-	// Read by pebble's constructors: no random validation delays, no
-	// rejected nonces (autocert does not retry badNonce), fresh
+	s := New(t)
+	s.Serve(o)
+	return s
+}
+
+// New starts pebble's ACME endpoint and CA; ACME requests get 503 until
+// Serve. Everything it starts is stopped by t.Cleanup, pebble's own
+// validation worker included; the goroutines that may remain for a moment
+// after a test (see GoleakOptions) are the ACME client's. Pebble reads some
+// settings from the environment when it is built, so New uses t.Setenv and
+// cannot run in a parallel test.
+func New(t testing.TB) *Server {
+	t.Helper()
+	// Read by pebble's constructors (in Serve): no random validation
+	// delays, no rejected nonces (autocert does not retry badNonce), fresh
 	// authorizations.
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	t.Setenv("PEBBLE_AUTHZREUSE", "0")
-	dns := startLoopbackDNS(t)
-	logs := &logBuffer{}
-	logger := log.New(logs, "pebble ", log.Lmicroseconds)
-	store := pebbledb.NewMemoryStore()
-	ca := pebbleca.New(logger, store, "", "ecdsa", 0, 1, map[string]pebbleca.Profile{"default": {Description: "default"}})
-	va := pebbleva.New(logger, o.HTTPPort, o.TLSPort, false, dns, store)
-	wfe := pebblewfe.New(logger, store, va, ca, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	srv := httptest.NewUnstartedServer(wfe.Handler())
+	s := &Server{t: t, log: &logBuffer{}, store: pebbledb.NewMemoryStore()}
+	s.logger = log.New(s.log, "pebble ", log.Lmicroseconds)
+	s.ca = pebbleca.New(s.logger, s.store, "", "ecdsa", 0, 1, map[string]pebbleca.Profile{"default": {Description: "default"}})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := s.handler.Load()
+		if h == nil {
+			http.Error(w, "pebbletest: Serve not called yet", http.StatusServiceUnavailable)
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	}))
 	srv.StartTLS()
 	t.Cleanup(func() {
 		// Close waits for the handlers, the only senders of validation
 		// tasks: after it the worker's queue can be closed.
 		srv.Close()
-		if err := stopValidationWorker(va); err != nil {
-			t.Errorf("pebbletest: %v", err)
+		if va := s.va.Load(); va != nil {
+			if err := stopValidationWorker(va); err != nil {
+				t.Errorf("pebbletest: %v", err)
+			}
 		}
 		if t.Failed() {
-			t.Logf("pebble log:\n%s", logs.String())
+			t.Logf("pebble log:\n%s", s.log.String())
 		}
 	})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.GetRootCert(0).Cert)
-	return &Server{DirectoryURL: srv.URL + pebblewfe.DirectoryPath, Client: srv.Client(), Roots: roots, log: logs}
+	s.DirectoryURL = srv.URL + pebblewfe.DirectoryPath
+	s.Client = srv.Client()
+	s.Roots = x509.NewCertPool()
+	s.Roots.AddCert(s.ca.GetRootCert(0).Cert)
+	return s
 }
+
+// Serve makes pebble answer ACME requests, validating challenges of any
+// name on 127.0.0.1 at o's ports. Call it once, from the test's goroutine.
+func (s *Server) Serve(o Options) {
+	s.t.Helper()
+	if o.HTTPPort <= 0 || o.TLSPort <= 0 {
+		s.t.Fatalf("pebbletest: Serve needs both validation ports, got http %d and tls %d", o.HTTPPort, o.TLSPort)
+	}
+	if s.va.Load() != nil {
+		s.t.Fatal("pebbletest: Serve called twice")
+	}
+	dns := startLoopbackDNS(s.t)
+	va := pebbleva.New(s.logger, o.HTTPPort, o.TLSPort, false, dns, s.store)
+	s.va.Store(va)
+	wfe := pebblewfe.New(s.logger, s.store, va, s.ca, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
+	h := wfe.Handler()
+	s.handler.Store(&h)
+}
+
+// Log returns what pebble logged so far (it is also logged when the test
+// fails).
+func (s *Server) Log() string { return s.log.String() }
 
 // stopValidationWorker ends the goroutine pebble's VA starts to read its
 // task queue, which pebble never stops: closing the (unexported) queue ends
