@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantrylb/gantry/certs"
 	"github.com/gantrylb/gantry/internal/pebbletest"
+	"github.com/gantrylb/gantry/spec"
 )
 
 // acmeDomain is the name the tests obtain certificates for; pebble's DNS
@@ -191,4 +192,67 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.sb.String()
+}
+
+// fixedTLS serves one tls.Config to every listener.
+type fixedTLS struct{ cfg *tls.Config }
+
+func (f fixedTLS) ServerConfig(*spec.Listener) (*tls.Config, error) { return f.cfg, nil }
+
+// TestACMEValidationConnClosed: a connection that negotiated acme-tls/1 is
+// closed by the balancer right after the handshake (RFC 8737 section 3),
+// and a request sent on it never reaches a target.
+func TestACMEValidationConnClosed(t *testing.T) {
+	ca := newTestCA(t)
+	cert := ca.issue(t, acmeDomain)
+	prov := fixedTLS{cfg: &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1", acmeTLSALPN},
+		Certificates: []tls.Certificate{cert},
+	}}
+	be := startBackend(t, "web", nil)
+	h := startLB(t, httpsDoc(be.addr), func(o *Options) { o.TLS = prov })
+
+	validate := func() *tls.Conn {
+		t.Helper()
+		cfg := ca.clientConfig(acmeDomain)
+		cfg.NextProtos = []string{acmeTLSALPN}
+		// Well below the listener's 30s header timeout: the close must not
+		// be a timeout.
+		c := tls.Client(dialRaw(t, h.addr(), 5*time.Second), cfg)
+		if err := c.Handshake(); err != nil {
+			t.Fatalf("acme-tls/1 handshake: %v", err)
+		}
+		if p := c.ConnectionState().NegotiatedProtocol; p != acmeTLSALPN {
+			t.Fatalf("negotiated %q, want %q", p, acmeTLSALPN)
+		}
+		return c
+	}
+
+	// A validator that waits: the balancer hangs up first.
+	if n, err := validate().Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("read on a validation connection = %d, %v; want 0, EOF", n, err)
+	}
+	// A client that sends a request anyway gets no answer.
+	c := validate()
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+acmeDomain+"\r\n\r\n")
+	if got, err := io.ReadAll(c); len(got) != 0 || (err != nil && !isConnReset(err)) {
+		t.Fatalf("request on a validation connection answered %q, %v; want nothing", got, err)
+	}
+	if n := be.hits.Load(); n != 0 {
+		t.Errorf("backend hits = %d, want 0", n)
+	}
+	if n := h.metric("gantry_client_tls_negotiation_errors_total", map[string]string{"listener": "secure"}); n != 0 {
+		t.Errorf("tls negotiation errors = %v, want 0", n)
+	}
+
+	// The same listener serves browsers as usual.
+	resp, err := httpsClient(t, ca, acmeDomain).Get("https://" + h.addr() + "/")
+	if err != nil {
+		t.Fatalf("GET over http/1.1: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET over http/1.1 = %d, want 200", resp.StatusCode)
+	}
 }
