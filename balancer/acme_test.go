@@ -174,6 +174,20 @@ func TestACMEHTTP01(t *testing.T) {
 	if be.hits.Load() != 1 {
 		t.Errorf("backend hits = %d, want 1 (challenges must not reach it)", be.hits.Load())
 	}
+	// Any other request to the HTTP listener meets its rule: the challenge
+	// answers came before the rules.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	plain := &http.Client{Transport: tr, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := plain.Get(fmt.Sprintf("http://127.0.0.1:%d/.well-known/acme-challenge/unknown", plainPort))
+	if err != nil {
+		t.Fatalf("GET on the HTTP listener: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently {
+		t.Errorf("unknown challenge on the HTTP listener = %d, want the rule's 301", resp.StatusCode)
+	}
 }
 
 // lockedBuffer collects logs written from many goroutines.
