@@ -12,6 +12,11 @@ import (
 	"github.com/gantrylb/gantry/accesslog"
 )
 
+// acmeTLSALPN is the protocol an ACME CA negotiates to validate a
+// tls-alpn-01 challenge (RFC 8737); no application data follows the
+// handshake on such a connection.
+const acmeTLSALPN = "acme-tls/1"
+
 // tlsServerConn is a client connection of an HTTPS listener. The handshake
 // runs on the first Read, in the connection's own goroutine, under the read
 // deadline the HTTP server set for the first request head and a write
@@ -20,11 +25,12 @@ import (
 // desync.WrapConn) to treat the connection as TLS.
 type tlsServerConn struct {
 	*tls.Conn
-	raw     net.Conn
-	timeout time.Duration
-	errs    prometheus.Counter
-	plain   func()
-	started bool // owned by the reading goroutine
+	raw        net.Conn
+	timeout    time.Duration
+	errs       prometheus.Counter
+	plain      func()
+	started    bool // owned by the reading goroutine
+	validation bool // acme-tls/1 was negotiated; owned by the reading goroutine
 }
 
 func newTLSServerConn(c net.Conn, st *listenerState, errs prometheus.Counter, plain func()) *tlsServerConn {
@@ -41,6 +47,14 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 			handshakeFailed(err, c.errs, c.plain)
 			return 0, err
 		}
+		// RFC 8737 section 3: the handshake is the whole validation. Ending
+		// the stream here makes the HTTP server close the connection at
+		// once, instead of holding it until the CA hangs up or the header
+		// timeout, and no request can ride on a challenge handshake.
+		c.validation = c.Conn.ConnectionState().NegotiatedProtocol == acmeTLSALPN
+	}
+	if c.validation {
+		return 0, io.EOF
 	}
 	return c.Conn.Read(p)
 }

@@ -5,66 +5,24 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gantrylb/gantry/spec"
-	pebbleca "github.com/letsencrypt/pebble/v2/ca"
-	pebbledb "github.com/letsencrypt/pebble/v2/db"
-	pebbleva "github.com/letsencrypt/pebble/v2/va"
-	pebblewfe "github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gantrylb/gantry/internal/pebbletest"
+	"github.com/gantrylb/gantry/spec"
 )
 
 const testDomain = "shop.gantry.test" // autocert wants a dot
-
-// pebble is an in-process ACME server whose validation authority reaches
-// challenges on 127.0.0.1 at the given ports.
-type pebble struct {
-	directoryURL string
-	client       *http.Client // trusts the ACME server's own TLS certificate
-	roots        *x509.CertPool
-	log          *logBuffer
-}
-
-func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
-	t.Helper()
-	// Read by pebble's constructors: no random validation delays, no
-	// rejected nonces (autocert does not retry badNonce), fresh
-	// authorizations.
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")
-	dns := startLoopbackDNS(t)
-	logs := &logBuffer{}
-	logger := log.New(logs, "pebble ", log.Lmicroseconds)
-	store := pebbledb.NewMemoryStore()
-	ca := pebbleca.New(logger, store, "", "ecdsa", 0, 1, map[string]pebbleca.Profile{"default": {Description: "default"}})
-	va := pebbleva.New(logger, httpPort, tlsPort, false, dns, store)
-	wfe := pebblewfe.New(logger, store, va, ca, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	srv := httptest.NewUnstartedServer(wfe.Handler())
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pebble log:\n%s", logs.String())
-		}
-	})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.GetRootCert(0).Cert)
-	return &pebble{directoryURL: srv.URL + pebblewfe.DirectoryPath, client: srv.Client(), roots: roots, log: logs}
-}
 
 func listenLoopback(t *testing.T) (net.Listener, int) {
 	t.Helper()
@@ -73,30 +31,6 @@ func listenLoopback(t *testing.T) (net.Listener, int) {
 		t.Fatal(err)
 	}
 	return ln, ln.Addr().(*net.TCPAddr).Port
-}
-
-// refusingPort returns a port whose connections are closed at once, so that
-// a challenge pebble validates there fails fast and deterministically.
-func refusingPort(t *testing.T) int {
-	t.Helper()
-	ln, port := listenLoopback(t)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-	})
-	return port
 }
 
 // serveHTTPChallenges answers http-01 through p.HTTPChallenge, as the
@@ -129,16 +63,16 @@ func serveHTTPChallenges(t *testing.T, ln net.Listener, p **Provider) *atomic.In
 	return &answered
 }
 
-func acmeSpec(pb *pebble, unknownSNI string) *spec.Listener {
+func acmeSpec(pb *pebbletest.Server, unknownSNI string) *spec.Listener {
 	return &spec.Listener{Name: "shop", Protocol: spec.ProtocolHTTPS, UnknownSNI: unknownSNI,
-		ACME: &spec.ACME{Domains: []string{testDomain}, Email: "ops@gantry.test", DirectoryURL: pb.directoryURL}}
+		ACME: &spec.ACME{Domains: []string{testDomain}, Email: "ops@gantry.test", DirectoryURL: pb.DirectoryURL}}
 }
 
 // checkIssued dials the listener as a browser would: verifying the chain
 // against pebble's root for the test domain.
-func checkIssued(t *testing.T, addr string, pb *pebble, sni string) *x509.Certificate {
+func checkIssued(t *testing.T, addr string, pb *pebbletest.Server, sni string) *x509.Certificate {
 	t.Helper()
-	conn, err := dialTLS(addr, sni, pb.roots, func(c *tls.Config) {
+	conn, err := dialTLS(addr, sni, pb.Roots, func(c *tls.Config) {
 		if sni != testDomain {
 			c.InsecureSkipVerify = true
 			c.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -146,7 +80,7 @@ func checkIssued(t *testing.T, addr string, pb *pebble, sni string) *x509.Certif
 				for _, c := range cs.PeerCertificates[1:] {
 					inter.AddCert(c)
 				}
-				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pb.roots, Intermediates: inter, DNSName: testDomain})
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pb.Roots, Intermediates: inter, DNSName: testDomain})
 				return err
 			}
 		}
@@ -163,9 +97,9 @@ func checkIssued(t *testing.T, addr string, pb *pebble, sni string) *x509.Certif
 	return leaf
 }
 
-func checkCached(t *testing.T, cacheDir string, pb *pebble) {
+func checkCached(t *testing.T, cacheDir string, pb *pebbletest.Server) {
 	t.Helper()
-	name := filepath.Join(cacheDir, cachePrefix(pb.directoryURL, "ops@gantry.test")+testDomain)
+	name := filepath.Join(cacheDir, cachePrefix(pb.DirectoryURL, "ops@gantry.test")+testDomain)
 	data, err := os.ReadFile(name)
 	if err != nil {
 		entries, _ := os.ReadDir(cacheDir)
@@ -178,11 +112,11 @@ func checkCached(t *testing.T, cacheDir string, pb *pebble) {
 
 func TestACMETLSALPN01(t *testing.T) {
 	tlsLn, tlsPort := listenLoopback(t)
-	pb := startPebble(t, refusingPort(t), tlsPort) // http-01 cannot succeed: tls-alpn-01 must
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.RefusingPort(t), TLSPort: tlsPort}) // http-01 cannot succeed: tls-alpn-01 must
 	cacheDir := filepath.Join(t.TempDir(), "acme")
 	var logs logBuffer
 	reg := prometheus.NewRegistry()
-	p := NewProvider(Options{Cache: DirCache(cacheDir), ACMEHTTPClient: pb.client, Logger: newLogger(&logs), Registry: reg})
+	p := NewProvider(Options{Cache: DirCache(cacheDir), ACMEHTTPClient: pb.Client, Logger: newLogger(&logs), Registry: reg})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("provider log:\n%s", logs.String())
@@ -236,10 +170,10 @@ func TestACMEHTTP01(t *testing.T) {
 	httpLn, httpPort := listenLoopback(t)
 	// tls-alpn-01 fails (the CA's connections are closed), so autocert falls
 	// back to http-01 on the HTTP listener.
-	pb := startPebble(t, httpPort, refusingPort(t))
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: pebbletest.RefusingPort(t)})
 	var logs logBuffer
 	cacheDir := filepath.Join(t.TempDir(), "acme")
-	p := NewProvider(Options{Cache: DirCache(cacheDir), ACMEHTTPClient: pb.client, Logger: newLogger(&logs)})
+	p := NewProvider(Options{Cache: DirCache(cacheDir), ACMEHTTPClient: pb.Client, Logger: newLogger(&logs)})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("provider log:\n%s", logs.String())
@@ -259,7 +193,7 @@ func TestACMEHTTP01(t *testing.T) {
 	checkCached(t, cacheDir, pb)
 
 	// unknownSni: reject refuses other names, still serves clients without SNI.
-	if conn, err := dialTLS(addr, "other.gantry.test", pb.roots, nil); err == nil {
+	if conn, err := dialTLS(addr, "other.gantry.test", pb.Roots, nil); err == nil {
 		conn.Close()
 		t.Error("unknown name accepted with unknownSni reject")
 	} else if !strings.Contains(err.Error(), "unrecognized name") {

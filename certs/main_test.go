@@ -4,14 +4,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gantrylb/gantry/internal/pebbletest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Pebble's VA reads its task queue forever; nothing stops it.
-		goleak.IgnoreTopFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"),
-		// autocert releases unused authorizations in a goroutine of its own
-		// after an issuance; against a stopped pebble it ends within
-		// moments, but may outlive the last test by that much.
-		goleak.IgnoreAnyFunction("golang.org/x/crypto/acme/autocert.(*Manager).deactivatePendingAuthz"))
+	goleak.VerifyTestMain(m, pebbletest.GoleakOptions()...)
 }

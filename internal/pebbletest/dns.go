@@ -1,4 +1,4 @@
-package certs
+package pebbletest
 
 import (
 	"encoding/binary"
@@ -14,7 +14,7 @@ import (
 // other question gets an empty answer. It is how pebble reaches the test
 // servers for a name such as shop.gantry.test without touching the
 // system's resolver.
-func startLoopbackDNS(t *testing.T) string {
+func startLoopbackDNS(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
