@@ -111,8 +111,11 @@ func TestReload(t *testing.T) {
 		writePair(t, dir, "site", c, k)
 		waitServed("fixed")
 		roundTrip(t, before, "three")
-		if n := errorsCounted(); n != 2 {
-			t.Errorf("reload errors = %v, want 2 (each broken content reported once)", n)
+		// writePair writes the certificate, then the key: a check that
+		// lands between the two sees a third broken pair (new certificate,
+		// old key), which is right to count.
+		if n := errorsCounted(); n != 2 && n != 3 {
+			t.Errorf("reload errors = %v, want 2, or 3 if a check fell between the two writes (each broken content reported once)", n)
 		}
 	})
 	t.Run("expiry gauge", func(t *testing.T) {
