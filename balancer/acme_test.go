@@ -270,3 +270,31 @@ func TestACMEValidationConnClosed(t *testing.T) {
 		t.Errorf("GET over http/1.1 = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestACMEValidationOnTLSListener: a TLS listener also ends an acme-tls/1
+// connection after its handshake and connects nothing to a target.
+func TestACMEValidationOnTLSListener(t *testing.T) {
+	ca := newTestCA(t)
+	cert := ca.issue(t, acmeDomain)
+	prov := fixedTLS{cfg: &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1", acmeTLSALPN},
+		Certificates: []tls.Certificate{cert},
+	}}
+	be := startTCPBackend(t, echo)
+	doc := strings.Replace(tcpDoc("certificates: [{certFile: x.crt, keyFile: x.key}]", "", be.addr), "protocol: TCP\ncertificates", "protocol: TLS\ncertificates", 1)
+	h := startLB(t, doc, func(o *Options) { o.TLS = prov })
+
+	cfg := ca.clientConfig(acmeDomain)
+	cfg.NextProtos = []string{acmeTLSALPN}
+	c := tls.Client(dialRaw(t, h.addr(), 5*time.Second), cfg)
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("acme-tls/1 handshake: %v", err)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || (err != io.EOF && !isConnReset(err)) {
+		t.Fatalf("read on a validation connection = %d, %v; want the connection closed", n, err)
+	}
+	if n := be.n.get(); n != 0 {
+		t.Errorf("target connections = %d, want 0", n)
+	}
+}

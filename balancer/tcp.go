@@ -185,6 +185,13 @@ func (f *flow) prepare() bool {
 			return false
 		}
 		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol == acmeTLSALPN {
+			// An ACME CA validating tls-alpn-01: the handshake was the
+			// answer; nothing is forwarded (RFC 8737).
+			f.reason = "AcmeValidation"
+			_ = tc.Close()
+			return false
+		}
 		f.sni, f.tlsVer, f.cipher = cs.ServerName, cs.Version, cs.CipherSuite
 		f.client = tc
 		return true
