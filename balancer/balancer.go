@@ -88,6 +88,9 @@ type DiscoveredTarget struct {
 	// target passively.
 	Shared         bool
 	Health, Reason string
+	// HealthCheckPath replaces the group's check path for this target, when
+	// this node checks it.
+	HealthCheckPath string
 }
 
 // Balancer runs every listener of the data plane. Update may be called at any
@@ -275,7 +278,7 @@ func (b *Balancer) buildGroups(cfg Config) (map[string]*group, map[targetKey]*ta
 			if t == nil {
 				continue
 			}
-			t.node, t.task, t.shared = d.Node, d.Task, d.Shared
+			t.node, t.task, t.shared, t.hcPath = d.Node, d.Task, d.Shared, d.HealthCheckPath
 			if d.Shared {
 				if st, ok := health.ParseState(d.Health); ok {
 					t.status.SetShared(st, d.Reason)
@@ -611,7 +614,7 @@ func healthGroups(gs []*group) []health.Group {
 			if t.shared {
 				continue // its owner checks it
 			}
-			hg.Targets = append(hg.Targets, health.Target{Address: t.addr, Status: &t.status})
+			hg.Targets = append(hg.Targets, health.Target{Address: t.addr, Status: &t.status, Path: t.hcPath})
 		}
 		out = append(out, hg)
 	}

@@ -29,6 +29,7 @@ type target struct {
 	// when its owner, another node, checks its health (see DiscoveredTarget).
 	node, task string
 	shared     bool
+	hcPath     string // health check path override, "" for the group's
 
 	inflight atomic.Int64
 	// availableSince is when the target last became healthy (unix nanos), for

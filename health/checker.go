@@ -64,6 +64,9 @@ type Target struct {
 	Address string
 	// Status receives the results; targets with a nil Status are skipped.
 	Status *Status
+	// Path, when set, replaces the group's HTTP check path for this target
+	// (a container's gantry.healthCheckPath label).
+	Path string
 }
 
 // Checker runs active health checks: one goroutine per target with checks
@@ -176,7 +179,14 @@ func (c *Checker) Set(groups []Group) {
 			if t.Status == nil {
 				continue
 			}
-			desired[probeKey{g.Name, t.Address}] = newProbe(g.Name, t.Address, t.Status, conf)
+			tc := conf
+			if t.Path != "" {
+				tc.path = t.Path
+				if tc.path[0] != '/' {
+					tc.path = "/" + tc.path
+				}
+			}
+			desired[probeKey{g.Name, t.Address}] = newProbe(g.Name, t.Address, t.Status, tc)
 		}
 	}
 

@@ -193,7 +193,7 @@ func TestHTTPCheckFlips(t *testing.T) {
 	b := newBackend(t, http.StatusOK)
 	h := startChecker(t, CheckerConfig{})
 	s := new(Status)
-	h.c.Set([]Group{group("web", httpCheck(), Target{b.addr(), s})})
+	h.c.Set([]Group{group("web", httpCheck(), Target{Address: b.addr(), Status: s})})
 
 	h.await(t, b.addr(), StateHealthy)
 	if got := b.host.Load(); got != b.addr() {
@@ -262,7 +262,7 @@ func TestHTTPCheckFailures(t *testing.T) {
 			addr := tt.setup(t, &check)
 			h := startChecker(t, CheckerConfig{})
 			s := new(Status)
-			h.c.Set([]Group{group("g", check, Target{addr, s})})
+			h.c.Set([]Group{group("g", check, Target{Address: addr, Status: s})})
 			ev := h.await(t, addr, StateUnhealthy)
 			if ev.from != StateInitial {
 				t.Errorf("transition from %v, want %v", ev.from, StateInitial)
@@ -285,7 +285,7 @@ func TestHTTPCheckMatcherAndPort(t *testing.T) {
 	check.Port = port
 	traffic := closedAddr(t) // the traffic port refuses; the check port answers
 	h := startChecker(t, CheckerConfig{})
-	h.c.Set([]Group{group("g", check, Target{traffic, new(Status)})})
+	h.c.Set([]Group{group("g", check, Target{Address: traffic, Status: new(Status)})})
 	h.await(t, traffic, StateHealthy)
 	if got := b.host.Load(); got != b.addr() {
 		t.Errorf("Host header = %v, want the check address %q", got, b.addr())
@@ -315,7 +315,7 @@ func TestTCPCheck(t *testing.T) {
 	s := new(Status)
 	// A TCP group's check defaults to TCP.
 	check := spec.HealthCheck{IntervalSeconds: 5, TimeoutSeconds: 200, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2}
-	h.c.Set([]Group{{Name: "db", Protocol: "TCP", Check: check, Targets: []Target{{addr, s}}}})
+	h.c.Set([]Group{{Name: "db", Protocol: "TCP", Check: check, Targets: []Target{{Address: addr, Status: s}}}})
 	h.await(t, addr, StateHealthy)
 
 	closeLn()
@@ -331,7 +331,7 @@ func TestSetReconcile(t *testing.T) {
 	h := startChecker(t, CheckerConfig{})
 	s1, s2 := new(Status), new(Status)
 	check := httpCheck()
-	h.c.Set([]Group{group("g", check, Target{b1.addr(), s1}, Target{b2.addr(), s2})})
+	h.c.Set([]Group{group("g", check, Target{Address: b1.addr(), Status: s1}, Target{Address: b2.addr(), Status: s2})})
 	h.await(t, b1.addr(), StateHealthy)
 	h.await(t, b2.addr(), StateHealthy)
 	if got := h.c.running(); got != 2 {
@@ -341,7 +341,7 @@ func TestSetReconcile(t *testing.T) {
 	p2 := h.c.probeFor("g", b2.addr())
 
 	// The same Set again keeps both probes.
-	h.c.Set([]Group{group("g", check, Target{b1.addr(), s1}, Target{b2.addr(), s2})})
+	h.c.Set([]Group{group("g", check, Target{Address: b1.addr(), Status: s1}, Target{Address: b2.addr(), Status: s2})})
 	if h.c.probeFor("g", b1.addr()) != p1 || h.c.probeFor("g", b2.addr()) != p2 {
 		t.Errorf("an identical Set replaced probes")
 	}
@@ -350,8 +350,8 @@ func TestSetReconcile(t *testing.T) {
 	changed := httpCheck()
 	changed.Path = "/other"
 	h.c.Set([]Group{
-		group("g", check, Target{b1.addr(), s1}),
-		group("g2", changed, Target{b2.addr(), s2}),
+		group("g", check, Target{Address: b1.addr(), Status: s1}),
+		group("g2", changed, Target{Address: b2.addr(), Status: s2}),
 	})
 	if got := h.c.probeFor("g", b1.addr()); got != p1 {
 		t.Errorf("unchanged target got a new probe")
@@ -368,8 +368,8 @@ func TestSetReconcile(t *testing.T) {
 	// A changed config for the same key restarts the probe but keeps state.
 	changed.Path = "/third"
 	h.c.Set([]Group{
-		group("g", check, Target{b1.addr(), s1}),
-		group("g2", changed, Target{b2.addr(), s2}),
+		group("g", check, Target{Address: b1.addr(), Status: s1}),
+		group("g2", changed, Target{Address: b2.addr(), Status: s2}),
 	})
 	p3 := h.c.probeFor("g2", b2.addr())
 	if got := s2.State(); got != StateHealthy {
@@ -380,7 +380,7 @@ func TestSetReconcile(t *testing.T) {
 	}
 
 	// Removal stops the goroutine.
-	h.c.Set([]Group{group("g", check, Target{b1.addr(), s1})})
+	h.c.Set([]Group{group("g", check, Target{Address: b1.addr(), Status: s1})})
 	awaitDone(t, p3)
 	if got := h.c.running(); got != 1 {
 		t.Errorf("running() after removal = %d, want 1", got)
@@ -410,7 +410,7 @@ func awaitDone(t *testing.T, p *probe) {
 func TestSetBeforeRun(t *testing.T) {
 	b := newBackend(t, http.StatusOK)
 	h := newHarness(CheckerConfig{})
-	h.c.Set([]Group{group("g", httpCheck(), Target{b.addr(), new(Status)})})
+	h.c.Set([]Group{group("g", httpCheck(), Target{Address: b.addr(), Status: new(Status)})})
 	if got := h.c.running(); got != 0 {
 		t.Fatalf("running() before Run = %d, want 0", got)
 	}
@@ -426,7 +426,7 @@ func TestSetBeforeRun(t *testing.T) {
 		t.Errorf("Run() = %v, want nil", err)
 	}
 	// After Run returned, Set starts nothing.
-	h.c.Set([]Group{group("g2", httpCheck(), Target{b.addr(), new(Status)})})
+	h.c.Set([]Group{group("g2", httpCheck(), Target{Address: b.addr(), Status: new(Status)})})
 	if got := h.c.running(); got != 0 {
 		t.Errorf("running() after Run returned = %d, want 0", got)
 	}
@@ -438,7 +438,7 @@ func TestDisabledCheck(t *testing.T) {
 	check := httpCheck()
 	check.Enabled = boolp(false)
 	addr := closedAddr(t)
-	h.c.Set([]Group{group("g", check, Target{addr, s})})
+	h.c.Set([]Group{group("g", check, Target{Address: addr, Status: s})})
 	if got := s.State(); got != StateHealthy {
 		t.Errorf("State() = %v, want %v", got, StateHealthy)
 	}
@@ -451,7 +451,7 @@ func TestDisabledCheck(t *testing.T) {
 	h.await(t, addr, StateHealthy)
 
 	// Re-enabling checks a target that refuses: it goes unhealthy.
-	h.c.Set([]Group{group("g", httpCheck(), Target{addr, s})})
+	h.c.Set([]Group{group("g", httpCheck(), Target{Address: addr, Status: s})})
 	h.await(t, addr, StateUnhealthy)
 	if got, want := s.Reason(), ReasonFailedHealthChecks; got != want {
 		t.Errorf("Reason() after re-enable = %q, want %q", got, want)
@@ -462,7 +462,7 @@ func TestDrainingSticks(t *testing.T) {
 	b := newBackend(t, http.StatusOK)
 	h := startChecker(t, CheckerConfig{})
 	s := new(Status)
-	h.c.Set([]Group{group("g", httpCheck(), Target{b.addr(), s})})
+	h.c.Set([]Group{group("g", httpCheck(), Target{Address: b.addr(), Status: s})})
 	h.await(t, b.addr(), StateHealthy)
 	s.SetDraining()
 	b.code.Store(http.StatusInternalServerError)
@@ -485,7 +485,7 @@ func TestProbePanicRecovered(t *testing.T) {
 	})
 	s := new(Status)
 	addr := closedAddr(t)
-	h.c.Set([]Group{group("g", httpCheck(), Target{addr, s})})
+	h.c.Set([]Group{group("g", httpCheck(), Target{Address: addr, Status: s})})
 	h.await(t, addr, StateUnhealthy)
 	if got, want := s.Reason(), ReasonInternalError; got != want {
 		t.Errorf("Reason() = %q, want %q", got, want)
@@ -506,7 +506,7 @@ func TestOnChangePanicRecovered(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	s := new(Status)
-	c.Set([]Group{group("g", httpCheck(), Target{b.addr(), s})})
+	c.Set([]Group{group("g", httpCheck(), Target{Address: b.addr(), Status: s})})
 	select {
 	case <-reached:
 	case <-time.After(awaitLimit):
@@ -581,3 +581,14 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestTargetPathOverride: a target's own Path replaces the group's.
+func TestTargetPathOverride(t *testing.T) {
+	b := newBackend(t, http.StatusOK)
+	h := startChecker(t, CheckerConfig{})
+	h.c.Set([]Group{group("web", httpCheck(), Target{Address: b.addr(), Status: new(Status), Path: "ready"})})
+	h.await(t, b.addr(), StateHealthy)
+	if got := b.path.Load(); got != "/ready" {
+		t.Errorf("checked path = %v, want /ready (the target's own)", got)
+	}
+}

@@ -161,6 +161,8 @@ func discoveredTargets(c *discovery.Cluster, self string) map[string][]balancer.
 				Shared: r.Node != self,
 				Health: string(r.Health),
 				Reason: r.Reason,
+
+				HealthCheckPath: r.HealthCheckPath,
 			})
 		}
 	}
