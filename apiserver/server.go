@@ -57,6 +57,11 @@ type Config struct {
 	// node included); without it the API lists Node alone. It must be safe
 	// for concurrent use and not block.
 	Nodes func() []Node
+	// Leader, when set, says where writes go in a replicated store: the
+	// leader's API address (host:port), or self when this node leads. Writes
+	// (POST, PUT, DELETE under /v1/) reaching a follower are forwarded to the
+	// leader; with no leader known they get 503. It must not block.
+	Leader func() (api string, self bool)
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds Serve's graceful shutdown. Default 5 seconds.
@@ -102,7 +107,7 @@ func New(cfg Config) *Server {
 		}, []string{"method", "route", "code"}))
 	}
 	s.routes()
-	s.handler = s.instrument(s.mux)
+	s.handler = s.instrument(s.forwardWrites(s.mux))
 	return s
 }
 
