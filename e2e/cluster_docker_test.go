@@ -149,3 +149,60 @@ func TestDockerLabelSidecar(t *testing.T) {
 		return !strings.Contains(out, "docker")
 	})
 }
+
+// TestDockerRaftServers: three --server nodes form a raft cluster through
+// gossip (--bootstrap-expect 3); a write sent to any of them is forwarded to
+// the leader and reaches all three; when the leader is killed, the others
+// elect a new one and keep taking writes.
+func TestDockerRaftServers(t *testing.T) {
+	needBinary(t)
+	image := gantryImage(t)
+	network := dockerNet(t)
+	suffix := randomName()
+	var nodes []container
+	for i := 1; i <= 3; i++ {
+		args := []string{"server", "--server", "--bootstrap-expect", "3", "--node-name", fmt.Sprintf("s%d", i),
+			"--gossip-addr", "0.0.0.0:7946", "--api-addr", "0.0.0.0:7070", "--gossip-profile", "test", "--docker=false"}
+		if i > 1 {
+			args = append(args, "--join", nodes[0].ip+":7946")
+		}
+		nodes = append(nodes, runContainer(t, image, network, fmt.Sprintf("s%d-%s", i, suffix), nil, args...))
+	}
+	api := func(c container) *node { return &node{api: "http://" + c.ip + ":7070"} }
+	dir := t.TempDir()
+	apply := func(via container, name string) {
+		t.Helper()
+		file := writeFile(t, dir, name+".yaml", "kind: TargetGroup\nname: "+name+"\n")
+		eventually(t, 60*time.Second, "apply "+name+" through "+via.name, func() bool {
+			return cli(t, api(via), "apply", "-f", file).code == 0
+		})
+	}
+	has := func(c container, name string) bool {
+		r := cli(t, api(c), "get", "target-groups", name)
+		return r.code == 0 && strings.Contains(r.stdout, name)
+	}
+
+	apply(nodes[2], "first")
+	for _, n := range nodes {
+		eventually(t, 30*time.Second, "first replicated to "+n.name, func() bool { return has(n, "first") })
+	}
+
+	// Find and kill the leader: the node whose raft leader metric is 1.
+	leader := -1
+	eventually(t, 30*time.Second, "a leader", func() bool {
+		for i, n := range nodes {
+			r, err := do("GET", api(n).api+"/metrics", "", nil)
+			if err == nil && strings.Contains(r.body, "gantry_store_raft_leader 1") {
+				leader = i
+				return true
+			}
+		}
+		return false
+	})
+	docker(t, "kill", nodes[leader].name)
+	survivors := append(append([]container{}, nodes[:leader]...), nodes[leader+1:]...)
+	apply(survivors[0], "second")
+	for _, n := range survivors {
+		eventually(t, 30*time.Second, "second replicated to "+n.name, func() bool { return has(n, "second") && has(n, "first") })
+	}
+}

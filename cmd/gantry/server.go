@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,8 +113,12 @@ func newLogger(level, format string) (*slog.Logger, error) {
 // build does not have yet, and says which accepted flags have no effect.
 func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 	switch {
-	case f.server || f.bootstrapExpect > 0:
-		return errors.New("--server/--bootstrap-expect: replicated state is not in this build yet; use --dev")
+	case f.bootstrapExpect < 0:
+		return errors.New("--bootstrap-expect: want a positive number of servers")
+	case f.bootstrapExpect > 0 && !f.server:
+		return errors.New("--bootstrap-expect needs --server")
+	case f.dev && f.server:
+		return errors.New("--dev is a single server already; drop --server (or --dev)")
 	case f.docker != "auto" && f.docker != "true" && f.docker != "false":
 		return fmt.Errorf("--docker %q: want true, false or auto", f.docker)
 	case len(f.drivers) > 0:
@@ -142,11 +147,18 @@ func runServer(parent context.Context, f serverFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := openStore(ctx, f, log, reg)
-	if err != nil {
+	var clusterRef atomic.Pointer[discovery.Cluster]
+	var raftServer *store.Raft
+	var st store.Store
+	if f.server {
+		if raftServer, err = openRaftServer(f, log, reg, &clusterRef); err != nil {
+			return err
+		}
+		st = raftServer
+	} else if st, err = openStore(ctx, f, log, reg); err != nil {
 		return err
 	}
-	if len(f.files) > 0 {
+	if len(f.files) > 0 && raftServer == nil {
 		if err := applyFiles(ctx, st, f.files, log); err != nil {
 			return err
 		}
@@ -173,7 +185,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	if r, ok := st.(*store.Raft); ok {
 		raftAddr = r.Addr()
 	}
-	meta, err := nodeMeta(f, apiLn.Addr().String(), raftAddr)
+	meta, err := nodeMeta(f, advertisable(apiLn.Addr().String()), raftAddr)
 	if err != nil {
 		return err
 	}
@@ -182,6 +194,7 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	defer cluster.Close()
+	clusterRef.Store(cluster)
 
 	var bal *balancer.Balancer
 	checker := health.NewChecker(health.CheckerConfig{
@@ -218,6 +231,7 @@ func runServer(parent context.Context, f serverFlags) error {
 		Status:   rec.status,
 		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: meta.Roles},
 		Nodes:    clusterNodes(cluster),
+		Leader:   leaderFunc(raftServer, cluster),
 	})
 	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(),
 		"gossip", cluster.LocalNode().Addr, "dev", f.dev, "version", version)
@@ -242,6 +256,14 @@ func runServer(parent context.Context, f serverFlags) error {
 	run("health", checker.Run)
 	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
 	run("reconcile", rec.run)
+	if raftServer != nil {
+		run("raft-membership", func(ctx context.Context) error { return followServers(ctx, raftServer, cluster, log) })
+		if len(f.files) > 0 {
+			run("apply-files", func(ctx context.Context) error {
+				return applyFilesWhenReady(ctx, raftServer, cluster, f.files, log)
+			})
+		}
+	}
 	run("registrations", rec.runGossip)
 	run("docker", func(ctx context.Context) error { return runDocker(ctx, f, cluster, log) })
 	// Gossip outlives ctx: on SIGTERM the node first leaves, so the others
@@ -262,7 +284,9 @@ func runServer(parent context.Context, f serverFlags) error {
 				return nil
 			case <-hup:
 				log.Info("SIGHUP: re-reading resource documents", "files", f.files)
-				if len(f.files) > 0 {
+				if len(f.files) > 0 && raftServer != nil {
+					_ = applyFilesWhenReady(ctx, raftServer, cluster, f.files, log)
+				} else if len(f.files) > 0 {
 					if err := applyFiles(ctx, st, f.files, log); err != nil {
 						log.Error("reload rejected; the running configuration stays", "err", err)
 					}
