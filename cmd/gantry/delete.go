@@ -4,13 +4,15 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gantrylb/gantry/store"
 )
 
 func newDeleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "delete KIND NAME",
-		Short:   "Delete a listener or target group",
-		Example: "  gantry delete listener public\n  gantry delete tg web",
+		Short:   "Delete a listener, target group or service, or deregister a task-definition revision",
+		Example: "  gantry delete listener public\n  gantry delete tg web\n  gantry delete service web\n  gantry delete task-definition web:3",
 		Args:    cobra.ExactArgs(2),
 	}
 	client := apiFlag(cmd)
@@ -19,7 +21,14 @@ func newDeleteCmd() *cobra.Command {
 		if err := client().Delete(cmd.Context(), kind, args[1]); err != nil {
 			return reportAPIError(cmd.ErrOrStderr(), "delete", err)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s/%s deleted\n", displayKind(kind), args[1])
+		verb := "deleted"
+		switch kind {
+		case store.KindTaskDefinitions:
+			verb = "deregistered (INACTIVE: kept, but no new service may use it)"
+		case store.KindServices:
+			verb = "deleted (removed once its tasks have stopped)"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", displayKind(kind), args[1], verb)
 		return nil
 	}
 	return cmd
