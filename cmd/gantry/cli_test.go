@@ -290,7 +290,7 @@ func TestWorkloadsCLI(t *testing.T) {
 		{[]string{"get", "td"}, []string{"FAMILY:REVISION", "STATUS", "DRIVER", "CONTAINERS", "web:2", "ACTIVE", "process", "web"}, ""},
 		{[]string{"get", "td", "web"}, []string{"web:1", "web:2"}, ""},
 		{[]string{"get", "td", "web:1", "-o", "json"}, []string{`"revision": 1`, `"memory": 64`}, ""},
-		{[]string{"delete", "td", "web:1"}, []string{"deleted"}, ""},
+		{[]string{"delete", "td", "web:1"}, []string{"task-definitions/web:1 deregistered"}, ""},
 		{[]string{"get", "td", "web"}, []string{"web:1", "INACTIVE", "web:2", "ACTIVE"}, ""},
 		{[]string{"describe", "service", "web"}, []string{"Name:", "web", "Task definition:", "web:1", "Running count:", "Load balancers:", "web (container web:8080)",
 			"Deployments:", "web/1", "PRIMARY", "IN_PROGRESS", "Events:", "2026-11-22 09:01:00", "has reached a steady state", "insufficient memory"}, ""},
