@@ -161,6 +161,17 @@ func targetsPath(group string) string {
 	return "/v1/target-groups/" + url.PathEscape(group) + "/targets"
 }
 
+// DrainNode starts (drain true) or ends the drain of a node and returns it.
+func (c *Client) DrainNode(ctx context.Context, name string, drain bool) (Node, error) {
+	method := http.MethodPost
+	if !drain {
+		method = http.MethodDelete
+	}
+	var n Node
+	err := c.do(ctx, method, "/v1/nodes/"+url.PathEscape(name)+"/drain", "", nil, &n)
+	return n, err
+}
+
 // Targets returns the health of a group's targets.
 func (c *Client) Targets(ctx context.Context, group string) ([]spec.TargetHealth, error) {
 	var out TargetsResponse

@@ -37,3 +37,26 @@ func TestWritesForwardToLeader(t *testing.T) {
 		t.Errorf("DELETE with no leader = %d %s, want 503 naming the missing leader", code, body)
 	}
 }
+
+// TestDrainNode: POST and DELETE /v1/nodes/{name}/drain mark a node and
+// GET /v1/nodes shows it.
+func TestDrainNode(t *testing.T) {
+	f := newFixture(t, nil)
+	n, err := f.client.DrainNode(testCtx(t), "node-1", true)
+	if err != nil || !n.Draining || n.Name != "node-1" || n.State != "alive" {
+		t.Fatalf("DrainNode(node-1) = %+v, %v; want node-1 alive and draining", n, err)
+	}
+	code, _, body := f.call(t, http.MethodGet, "/v1/nodes/node-1", "")
+	if code != http.StatusOK || !strings.Contains(body, `"draining": true`) {
+		t.Errorf("GET /v1/nodes/node-1 = %d %s, want it draining", code, body)
+	}
+	if n, err := f.client.DrainNode(testCtx(t), "node-1", false); err != nil || n.Draining {
+		t.Errorf("undo drain = %+v, %v; want not draining", n, err)
+	}
+	if n, err := f.client.DrainNode(testCtx(t), "later", true); err != nil || !n.Draining || n.State != "unknown" {
+		t.Errorf("draining a node not in the cluster = %+v, %v; want it recorded as draining", n, err)
+	}
+	if _, ok := f.store.Snapshot().DrainingNodes["later"]; !ok {
+		t.Error("the store does not hold the drain of node later")
+	}
+}

@@ -57,6 +57,10 @@ type Node struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Since is when the node entered its state, when known.
 	Since *time.Time `json:"since,omitempty"`
+	// Draining is set while an operator drains the node (gantry node
+	// drain); DrainingSince says since when.
+	Draining      bool       `json:"draining,omitempty"`
+	DrainingSince *time.Time `json:"drainingSince,omitempty"`
 }
 
 // Status is the body of GET /v1/status.
@@ -219,10 +223,35 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 
 // nodes lists the cluster's members, or this node alone without a cluster.
 func (s *Server) nodes() []Node {
+	ns := []Node{{NodeInfo: s.cfg.Node, State: "alive"}}
 	if s.cfg.Nodes != nil {
-		return s.cfg.Nodes()
+		ns = s.cfg.Nodes()
 	}
-	return []Node{{NodeInfo: s.cfg.Node, State: "alive"}}
+	drains := s.cfg.Store.Snapshot().DrainingNodes
+	for i := range ns {
+		if since, ok := drains[ns[i].Name]; ok {
+			ns[i].Draining, ns[i].DrainingSince = true, &since
+		}
+	}
+	return ns
+}
+
+// drainNode starts (POST) or ends (DELETE) the drain of a node; it answers
+// the node as GET /v1/nodes/{name} shows it, or just the name and the drain
+// for a node not (yet) in the cluster.
+func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.cfg.Store.DrainNode(r.Context(), name, r.Method == http.MethodPost, time.Now()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	for _, n := range s.nodes() {
+		if n.Name == name {
+			writeJSON(w, http.StatusOK, n)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, Node{NodeInfo: NodeInfo{Name: name}, State: "unknown", Draining: r.Method == http.MethodPost})
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

@@ -137,6 +137,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/target-groups/{name}/targets", s.register)
 	m.HandleFunc("DELETE /v1/target-groups/{name}/targets", s.deregister)
 	m.HandleFunc("GET /v1/services/{name}/events", s.serviceEvents)
+	m.HandleFunc("POST /v1/nodes/{name}/drain", s.drainNode)
+	m.HandleFunc("DELETE /v1/nodes/{name}/drain", s.drainNode)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

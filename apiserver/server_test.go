@@ -223,7 +223,7 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/v1/services", "", 200, `"items": []`},
 		{"GET", "/v1/tasks/t1", "", 404, `not found`},
 		{"GET", "/v1/services/web/events", "", 404, `not found`},
-		{"POST", "/v1/nodes/node-1/drain", "", 404, `no such endpoint`},
+		{"POST", "/v1/nodes/node-1/drain", "", 200, `"draining": true`},
 		{"GET", "/v1/nodes", "", 200, `"state": "alive"`},
 		{"GET", "/v1/nodes/node-1", "", 200, `"roles": [`},
 		{"GET", "/v1/nodes/other", "", 404, `not found`},

@@ -115,6 +115,20 @@ func (m *Memory) CommitPlan(ctx context.Context, plan *Plan) ([]string, error) {
 	return createdIDs(results), nil
 }
 
+// DrainNode marks a node as draining or active again.
+func (m *Memory) DrainNode(ctx context.Context, node string, drain bool, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: drain node: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := drainNode(m.pub.load(), node, drain, at)
+	if err == nil {
+		m.commit(next)
+	}
+	return err
+}
+
 // UpdateTaskStatus records what a task's agent reports.
 func (m *Memory) UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error {
 	if err := ctx.Err(); err != nil {

@@ -300,6 +300,18 @@ func (r *Raft) CommitPlan(ctx context.Context, plan *Plan) ([]string, error) {
 	return createdIDs(results), err
 }
 
+// DrainNode marks a node as draining or active again through raft, as
+// Memory.DrainNode.
+func (r *Raft) DrainNode(ctx context.Context, node string, drain bool, at time.Time) error {
+	at = at.UTC()
+	c := &command{op: opDrainNode, Name: node, Drain: drain, At: at}
+	_, err := r.write(ctx, "drain node", c, func(cur *State) (*State, []Result, error) {
+		next, err := drainNode(cur, node, drain, at)
+		return next, nil, err
+	})
+	return err
+}
+
 // UpdateTaskStatus records an agent's report through raft, as
 // Memory.UpdateTaskStatus.
 func (r *Raft) UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error {

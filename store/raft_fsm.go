@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 	"github.com/hashicorp/raft"
@@ -26,6 +27,7 @@ const (
 	opDeregister
 	opCommitPlan
 	opTaskStatus
+	opDrainNode
 )
 
 // command is the body of one raft log entry; op says which fields are set.
@@ -41,6 +43,8 @@ type command struct {
 	Plan    *Plan         `json:"plan,omitempty"`    // opCommitPlan
 	TaskID  string        `json:"taskId,omitempty"`  // opTaskStatus
 	Status  *TaskStatus   `json:"status,omitempty"`  // opTaskStatus
+	Drain   bool          `json:"drain,omitempty"`   // opDrainNode (Name is the node)
+	At      time.Time     `json:"at,omitzero"`       // opDrainNode
 }
 
 // wireDoc is a spec.Document with the positions its JSON form leaves out:
@@ -211,6 +215,9 @@ func (c *command) transition(cur *State) (*State, []Result, error) {
 		}
 		next, err := updateTaskStatus(cur, c.TaskID, *c.Status)
 		return next, nil, err
+	case opDrainNode:
+		next, err := drainNode(cur, c.Name, c.Drain, c.At)
+		return next, nil, err
 	}
 	return nil, nil, fmt.Errorf("store: apply command: unknown operation %d: upgrade this server", c.op)
 }
@@ -230,6 +237,8 @@ func opName(op byte) string {
 		return "commit_plan"
 	case opTaskStatus:
 		return "task_status"
+	case opDrainNode:
+		return "drain_node"
 	}
 	return "unknown"
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -32,6 +33,8 @@ type wireState struct {
 	Tasks           map[string]*Task           `json:"tasks,omitempty"`
 	Deployments     map[string]*Deployment     `json:"deployments,omitempty"`
 	Events          map[string][]Event         `json:"events,omitempty"`
+	// Optional since node drains were added.
+	DrainingNodes map[string]time.Time `json:"drainingNodes,omitempty"`
 }
 
 // wireRevision is a TaskDefinitionRevision with its document's positions.
@@ -109,6 +112,7 @@ func encodeWorkloads(ws *wireState, s *State) {
 		ws.Services[name] = &wireSvcState{Spec: toWireService(svc.Spec), TaskDefinition: svc.TaskDefinition, Status: svc.Status}
 	}
 	ws.Tasks, ws.Deployments, ws.Events = s.Tasks, s.Deployments, s.Events
+	ws.DrainingNodes = s.DrainingNodes
 }
 
 func decodeWorkloads(s *State, ws *wireState) {
@@ -131,4 +135,5 @@ func decodeWorkloads(s *State, ws *wireState) {
 	maps.Copy(s.Tasks, ws.Tasks)
 	maps.Copy(s.Deployments, ws.Deployments)
 	maps.Copy(s.Events, ws.Events)
+	maps.Copy(s.DrainingNodes, ws.DrainingNodes)
 }

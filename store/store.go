@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -32,6 +33,10 @@ type State struct {
 	Deployments map[string]*Deployment
 	// Events per service name, oldest first, at most MaxServiceEvents.
 	Events map[string][]Event
+	// DrainingNodes are the nodes an operator is draining (gantry node
+	// drain), with when the drain was asked: the scheduler places nothing
+	// new on them and moves their tasks elsewhere.
+	DrainingNodes map[string]time.Time
 }
 
 // Result says what an apply did to one resource.
@@ -110,6 +115,10 @@ type Store interface {
 	// UpdateTaskStatus records what a task's agent reports: ErrNotFound for an
 	// unknown task, ErrInvalid for an unknown status.
 	UpdateTaskStatus(ctx context.Context, id string, status TaskStatus) error
+	// DrainNode marks a node as draining (drain true, at the given time) or
+	// active again (false). Nodes are named freely: a node not yet seen may be
+	// drained before it joins. An unchanged state keeps the version.
+	DrainNode(ctx context.Context, node string, drain bool, at time.Time) error
 	// Watch blocks until the state's version exceeds since, or ctx ends, and
 	// returns the newest snapshot.
 	Watch(ctx context.Context, since uint64) (*State, error)

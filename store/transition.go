@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -35,6 +36,7 @@ func (s *State) clone() *State {
 		Tasks:           maps.Clone(s.Tasks),
 		Deployments:     maps.Clone(s.Deployments),
 		Events:          maps.Clone(s.Events),
+		DrainingNodes:   maps.Clone(s.DrainingNodes),
 	}
 }
 
@@ -50,7 +52,28 @@ func emptyState() *State {
 		Tasks:           map[string]*Task{},
 		Deployments:     map[string]*Deployment{},
 		Events:          map[string][]Event{},
+		DrainingNodes:   map[string]time.Time{},
 	}
+}
+
+// drainNode marks node as draining since at, or active again.
+func drainNode(cur *State, node string, drain bool, at time.Time) (*State, error) {
+	if node == "" || len(node) > 128 {
+		return nil, fmt.Errorf("store: drain node: name %q: want 1 to 128 characters: %w", node, ErrInvalid)
+	}
+	if _, draining := cur.DrainingNodes[node]; draining == drain {
+		return nil, nil
+	}
+	next := cur.clone()
+	if next.DrainingNodes == nil {
+		next.DrainingNodes = map[string]time.Time{}
+	}
+	if drain {
+		next.DrainingNodes[node] = at.UTC()
+	} else {
+		delete(next.DrainingNodes, node)
+	}
+	return next, nil
 }
 
 // applyDocs validates docs merged with cur and returns the next state (nil

@@ -15,6 +15,7 @@ func subcommands() []*cobra.Command {
 		newDeregisterTargetsCmd(),
 		newVersionCmd(),
 		newKeygenCmd(),
+		newNodeCmd(),
 		newEchoServerCmd(),
 	}
 }

@@ -160,7 +160,11 @@ func printItems(w io.Writer, output, kind string, items []json.RawMessage, singl
 				attrs = append(attrs, k+"="+v)
 			}
 			slices.Sort(attrs)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Address, dash(n.GossipAddress),
+			state := n.State
+			if n.Draining {
+				state += " (draining)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, state, n.Address, dash(n.GossipAddress),
 				strings.Join(n.Roles, ","), dash(itoa(n.CPU)), dash(itoa(n.MemoryMiB)), dash(strings.Join(attrs, ",")))
 		}
 		return tw.Flush()
