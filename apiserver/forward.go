@@ -1,11 +1,24 @@
 package apiserver
 
 import (
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 )
+
+// forwardTransport reaches the leader. A leader that just died may still be
+// named until the next election: a short dial timeout makes such a write fail
+// fast (502) so that the client can retry, instead of hanging on a host that
+// no longer answers.
+var forwardTransport = &http.Transport{
+	DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+	ResponseHeaderTimeout: 30 * time.Second,
+	IdleConnTimeout:       30 * time.Second,
+	MaxIdleConnsPerHost:   4,
+}
 
 // forwardedHeader marks a write forwarded once, so two nodes that disagree
 // about the leader cannot bounce it between them.
@@ -31,6 +44,7 @@ func (s *Server) forwardWrites(next http.Handler) http.Handler {
 		default:
 			target := &url.URL{Scheme: "http", Host: api}
 			proxy := &httputil.ReverseProxy{
+				Transport: forwardTransport,
 				Rewrite: func(pr *httputil.ProxyRequest) {
 					pr.SetURL(target)
 					pr.Out.Host = api

@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +176,13 @@ func TestDockerRaftServers(t *testing.T) {
 		t.Helper()
 		file := writeFile(t, dir, name+".yaml", "kind: TargetGroup\nname: "+name+"\n")
 		eventually(t, 60*time.Second, "apply "+name+" through "+via.name, func() bool {
-			return cli(t, api(via), "apply", "-f", file).code == 0
+			// Right after the leader's loss a write may time out or fail
+			// (the old leader is still named): try again.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, gantryBin, "apply", "-f", file, "--api", api(via).api)
+			cmd.Env = cleanEnv()
+			return cmd.Run() == nil
 		})
 	}
 	has := func(c container, name string) bool {
