@@ -81,7 +81,7 @@ func layer(path string) string {
 
 var (
 	dataPlane    = []string{"balancer", "rules", "health", "accesslog", "certs"}
-	controlPlane = []string{"apiserver", "store", "scheduler", "agent", "driver/process", "driver/docker"}
+	controlPlane = []string{"apiserver", "store", "scheduler", "controller", "agent", "driver/process", "driver/docker"}
 )
 
 // forbidden lists, per layer, the layers it must never depend on

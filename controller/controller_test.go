@@ -1,0 +1,181 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const workload = `kind: TargetGroup
+name: web
+---
+kind: TaskDefinition
+family: web
+driver: process
+containerDefinitions:
+  - name: web
+    command: [gantry, echo-server]
+    cpu: 128
+    memory: 64
+    portMappings: [{containerPort: 8080}]
+---
+kind: Service
+serviceName: web
+taskDefinition: web
+desiredCount: COUNT
+loadBalancers: [{targetGroup: web, containerName: web, containerPort: 8080}]
+`
+
+func apply(t *testing.T, st store.Store, count string) {
+	t.Helper()
+	docs, err := spec.Decode("w.yaml", []byte(strings.Replace(workload, "COUNT", count, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(context.Background(), docs); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func nodes() []NodeInfo {
+	return []NodeInfo{
+		{Name: "n1", State: "alive", Drivers: []string{"process"}, CPU: 2048, MemoryMiB: 4096},
+		{Name: "n2", State: "alive", Drivers: []string{"process"}, CPU: 2048, MemoryMiB: 4096},
+	}
+}
+
+func live(st *store.State) (byNode map[string]int, n int) {
+	byNode = map[string]int{}
+	for _, task := range st.Tasks {
+		if task.DesiredStatus == store.TaskRunning {
+			byNode[task.Node]++
+			n++
+		}
+	}
+	return byNode, n
+}
+
+// TestPlacesScalesAndIdles: a service of 3 gets 3 tasks spread over both
+// nodes; scaled to 1, two are stopped for the scaling; with nothing to do,
+// nothing is committed.
+func TestPlacesScalesAndIdles(t *testing.T) {
+	st := store.NewMemory()
+	apply(t, st, "3")
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	c := New(Config{Store: st, Nodes: nodes, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	if _, err := c.Step(ctx); err != nil {
+		t.Fatalf("Step: %v", err)
+	}
+	byNode, n := live(st.Snapshot())
+	if n != 3 || byNode["n1"] == 0 || byNode["n2"] == 0 {
+		t.Fatalf("after the first plan: %d tasks by node %v, want 3 spread over n1 and n2", n, byNode)
+	}
+
+	apply(t, st, "1")
+	if _, err := c.Step(ctx); err != nil {
+		t.Fatalf("Step: %v", err)
+	}
+	s := st.Snapshot()
+	if _, n := live(s); n != 1 {
+		t.Errorf("after scaling to 1: %d tasks desired running, want 1", n)
+	}
+	stopped := 0
+	for _, task := range s.Tasks {
+		if task.DesiredStatus != store.TaskRunning && strings.Contains(task.StoppedReason, "Scaling activity") {
+			stopped++
+		}
+	}
+	if stopped != 2 {
+		t.Errorf("%d tasks stopped with the scaling reason, want 2", stopped)
+	}
+
+	// Twice more with nothing new: the second commits nothing.
+	_, _ = c.Step(ctx)
+	v := st.Snapshot().Version
+	if p, err := c.Step(ctx); err != nil || p != nil {
+		t.Errorf("idle Step = %+v, %v; want nothing committed", p, err)
+	}
+	if st.Snapshot().Version != v {
+		t.Error("an idle plan changed the store")
+	}
+}
+
+// TestDrainingNodeGetsNothing: a node drained in the store receives no task.
+func TestDrainingNodeGetsNothing(t *testing.T) {
+	st := store.NewMemory()
+	if err := st.DrainNode(context.Background(), "n1", true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, st, "2")
+	c := New(Config{Store: st, Nodes: nodes})
+	if _, err := c.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	byNode, n := live(st.Snapshot())
+	if n != 2 || byNode["n1"] != 0 {
+		t.Errorf("tasks by node = %v (%d), want both on n2, none on the draining n1", byNode, n)
+	}
+}
+
+// TestTaskHealthFromTargets: a task is healthy when its host port is healthy
+// in its service's group.
+func TestTaskHealthFromTargets(t *testing.T) {
+	st := store.NewMemory()
+	apply(t, st, "1")
+	c := New(Config{Store: st, Nodes: nodes})
+	if _, err := c.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for tid := range st.Snapshot().Tasks {
+		id = tid
+	}
+	err := st.UpdateTaskStatus(context.Background(), id, store.TaskStatus{LastStatus: store.TaskRunning,
+		HostPorts: []store.PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: 31000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := func(group, addr string) (string, bool) {
+		if group == "web" && addr == "127.0.0.1:31000" {
+			return spec.TargetHealthy, true
+		}
+		return "", false
+	}
+	snap := SnapshotOf(st.Snapshot(), nodes(), health, "127.0.0.1", time.Now(), 1)
+	if len(snap.Tasks) != 1 || snap.Tasks[0].Health != "healthy" {
+		t.Errorf("snapshot tasks = %+v, want the task healthy", snap.Tasks)
+	}
+}
+
+// TestRunFollowsTheStore: the loop places tasks when a service is applied.
+func TestRunFollowsTheStore(t *testing.T) {
+	st := store.NewMemory()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(Config{Store: st, Nodes: nodes, Interval: time.Hour}).Run(ctx) }()
+	apply(t, st, "2")
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	for s := st.Snapshot(); ; {
+		if _, n := live(s); n == 2 {
+			break
+		}
+		var err error
+		if s, err = st.Watch(wctx, s.Version); err != nil {
+			t.Fatalf("the controller did not place the service's 2 tasks: %v", err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
