@@ -25,6 +25,9 @@ type Config struct {
 	Interval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Leading reports whether this node may plan (the raft leader). Default:
+	// always.
+	Leading func() bool
 	// Logger, default slog.Default().
 	Logger *slog.Logger
 }
@@ -45,6 +48,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Leading == nil {
+		cfg.Leading = func() bool { return true }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -91,6 +97,9 @@ func (c *Controller) Run(ctx context.Context) error {
 // Step plans once and commits the plan; it returns the committed plan (nil
 // when there was nothing to do).
 func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
+	if !c.cfg.Leading() {
+		return nil, nil
+	}
 	st := c.cfg.Store.Snapshot()
 	now := c.cfg.Now()
 	snap := SnapshotOf(st, c.cfg.Nodes(), c.cfg.Health, c.cfg.HostIP, now, st.Version)

@@ -21,6 +21,7 @@ import (
 	"github.com/gantrylb/gantry/apiserver"
 	"github.com/gantrylb/gantry/balancer"
 	"github.com/gantrylb/gantry/certs"
+	"github.com/gantrylb/gantry/controller"
 	"github.com/gantrylb/gantry/discovery"
 	"github.com/gantrylb/gantry/health"
 	"github.com/gantrylb/gantry/spec"
@@ -256,6 +257,15 @@ func runServer(parent context.Context, f serverFlags) error {
 	run("health", checker.Run)
 	run("api", func(ctx context.Context) error { return api.Serve(ctx, apiLn) })
 	run("reconcile", rec.run)
+	if f.dev || raftServer != nil {
+		leading := func() bool { return true }
+		if raftServer != nil {
+			leading = raftServer.IsLeader
+		}
+		ctrl := controller.New(controller.Config{Store: st, Nodes: controllerNodes(cluster),
+			Health: targetHealthOf(bal), Leading: leading, Logger: log})
+		run("controller", ctrl.Run)
+	}
 	if raftServer != nil {
 		run("raft-membership", func(ctx context.Context) error { return followServers(ctx, raftServer, cluster, log) })
 		if len(f.files) > 0 {

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantrylb/gantry/apiserver"
+	"github.com/gantrylb/gantry/balancer"
+	"github.com/gantrylb/gantry/controller"
 	"github.com/gantrylb/gantry/discovery"
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
@@ -196,4 +198,37 @@ func applyFilesWhenReady(ctx context.Context, r *store.Raft, c *discovery.Cluste
 		}
 	}
 	return nil
+}
+
+// controllerNodes lists the cluster's members for the scheduler. Nodes offer
+// no task driver until agents run on them (a later step), so services are
+// reported as unplaceable rather than placed where nothing would run them.
+func controllerNodes(c *discovery.Cluster) func() []controller.NodeInfo {
+	return func() []controller.NodeInfo {
+		ms := c.Members()
+		out := make([]controller.NodeInfo, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, controller.NodeInfo{
+				Name: m.Name, State: string(m.State), Roles: m.Meta.Roles,
+				CPU: int(m.Meta.CPU), MemoryMiB: int(m.Meta.MemoryMiB), Attributes: m.Meta.Attributes,
+			})
+		}
+		return out
+	}
+}
+
+// targetHealthOf reads a target's state from this node's balancer.
+func targetHealthOf(bal *balancer.Balancer) controller.TargetHealth {
+	return func(group, addr string) (string, bool) {
+		ths, ok := bal.TargetHealth(group)
+		if !ok {
+			return "", false
+		}
+		for _, th := range ths {
+			if th.Address == addr {
+				return th.State, true
+			}
+		}
+		return "", false
+	}
 }
