@@ -35,3 +35,33 @@ func TestDevDataDirKeepsState(t *testing.T) {
 		t.Errorf("answer from %q, want the echo server kept", r.server())
 	}
 }
+
+// TestServiceReportsWhyUnplaced: a service applied to a --dev node is
+// planned by the scheduler; with no agent offering its driver yet, its
+// events say so in ECS's words.
+func TestServiceReportsWhyUnplaced(t *testing.T) {
+	n := startNode(t, nil, "--docker=false")
+	doc := `kind: TargetGroup
+name: web
+---
+kind: TaskDefinition
+family: web
+driver: process
+containerDefinitions:
+  - {name: web, command: [gantry, echo-server], cpu: 128, memory: 64, portMappings: [{containerPort: 8080}]}
+---
+kind: Service
+serviceName: web
+taskDefinition: web
+desiredCount: 2
+loadBalancers: [{targetGroup: web, containerName: web, containerPort: 8080}]
+`
+	out := mustCLI(t, n, "apply", "-f", writeFile(t, t.TempDir(), "svc.yaml", doc)).stdout
+	if !strings.Contains(out, "task-definition/web:1 created") || !strings.Contains(out, "service/web created") {
+		t.Fatalf("apply printed %q", out)
+	}
+	eventually(t, 15*time.Second, "the unplaceable event", func() bool {
+		d := cli(t, n, "describe", "service", "web").stdout
+		return strings.Contains(d, "was unable to place a task") && strings.Contains(d, "does not offer the process driver")
+	})
+}
