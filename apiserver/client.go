@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func NewClient(baseURL string) *Client {
 // do sends a request and decodes a 2xx JSON answer into out (when not nil);
 // other answers become *APIError.
 func (c *Client) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	return c.doWith(ctx, c.HTTPClient, method, path, contentType, body, out)
+}
+
+// doWith is do through hc.
+func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return fmt.Errorf("apiserver: client: %w", err)
@@ -66,7 +72,7 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.HTTPClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("apiserver: client: %s %s: %w", method, path, err)
 	}
@@ -247,4 +253,53 @@ func (c *Client) Tasks(ctx context.Context, service, node string) ([]*store.Task
 	var out ListResponse[*store.Task]
 	err := c.do(ctx, http.MethodGet, path, "", nil, &out)
 	return out.Items, err
+}
+
+// NodePlacements returns a node's placements: its tasks and what they refer
+// to. With index 0 it answers at once. Otherwise it is a blocking query: it
+// waits until the store's version exceeds index or wait runs out (0: the
+// server's default, DefaultPlacementsWait; at most MaxPlacementsWait), and
+// then returns the placements, whose Index is the index of the next query; it
+// is unchanged when the wait ran out. ctx ending stops the wait. The
+// HTTPClient's timeout is stretched for the call so that it does not end the
+// wait first.
+func (c *Client) NodePlacements(ctx context.Context, node string, index uint64, wait time.Duration) (*store.Placements, error) {
+	q := url.Values{}
+	hc := c.HTTPClient
+	if index > 0 {
+		q.Set("index", strconv.FormatUint(index, 10))
+		if wait <= 0 {
+			wait = DefaultPlacementsWait
+		}
+		wait = min(wait, MaxPlacementsWait)
+		q.Set("wait", wait.String())
+		if need := wait + longPollGrace; hc.Timeout != 0 && hc.Timeout < need {
+			stretched := *hc
+			stretched.Timeout = need
+			hc = &stretched
+		}
+	}
+	path := "/v1/nodes/" + url.PathEscape(node) + "/placements"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out store.Placements
+	if err := c.doWith(ctx, hc, http.MethodGet, path, "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// longPollGrace is how much longer than its wait a blocking query may take:
+// the server answers after the wait, and a forwarding follower adds a hop.
+const longPollGrace = 15 * time.Second
+
+// UpdateTaskStatus reports what an agent saw of one of its tasks. An unknown
+// task is an *APIError with StatusCode 404, an unknown status 400.
+func (c *Client) UpdateTaskStatus(ctx context.Context, id string, st store.TaskStatus) error {
+	body, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("apiserver: client: %w", err)
+	}
+	return c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/status", "application/json", bytes.NewReader(body), nil)
 }

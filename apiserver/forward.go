@@ -20,20 +20,37 @@ var forwardTransport = &http.Transport{
 	MaxIdleConnsPerHost:   4,
 }
 
+// longPollTransport reaches the leader for blocking queries, whose answer may
+// rightly take MaxPlacementsWait: it dials as fast as forwardTransport but
+// waits for the answer's headers a grace period beyond the longest wait.
+// The client's leaving cancels the forwarded request before that.
+var longPollTransport = &http.Transport{
+	DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+	ResponseHeaderTimeout: MaxPlacementsWait + 30*time.Second,
+	IdleConnTimeout:       30 * time.Second,
+	MaxIdleConnsPerHost:   16,
+}
+
 // forwardedHeader marks a write forwarded once, so two nodes that disagree
 // about the leader cannot bounce it between them.
 const forwardedHeader = "Gantry-Forwarded-By"
 
 // forwardWrites sends writes that reach a follower to the raft leader's API,
-// so a client may talk to any server.
+// so a client may talk to any server. Reads stay local, but for the ones the
+// leader must answer (see isLeaderRead).
 func (s *Server) forwardWrites(next http.Handler) http.Handler {
 	if s.cfg.Leader == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		leaderRead := isLeaderRead(r)
+		if !leaderRead && (r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, "/v1/")) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		transport := forwardTransport
+		if leaderRead {
+			transport = longPollTransport
 		}
 		api, self := s.cfg.Leader()
 		switch {
@@ -44,7 +61,7 @@ func (s *Server) forwardWrites(next http.Handler) http.Handler {
 		default:
 			target := &url.URL{Scheme: "http", Host: api}
 			proxy := &httputil.ReverseProxy{
-				Transport: forwardTransport,
+				Transport: transport,
 				Rewrite: func(pr *httputil.ProxyRequest) {
 					pr.SetURL(target)
 					pr.Out.Host = api

@@ -59,8 +59,10 @@ type Config struct {
 	Nodes func() []Node
 	// Leader, when set, says where writes go in a replicated store: the
 	// leader's API address (host:port), or self when this node leads. Writes
-	// (POST, PUT, DELETE under /v1/) reaching a follower are forwarded to the
-	// leader; with no leader known they get 503. It must not block.
+	// (POST, PUT, DELETE under /v1/) and placements queries (GET
+	// /v1/nodes/{name}/placements, which block on the leader's store)
+	// reaching a follower are forwarded to the leader; with no leader known
+	// they get 503. It must not block.
 	Leader func() (api string, self bool)
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.
 	MaxBodyBytes int64
@@ -76,6 +78,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	reqs    *prometheus.CounterVec
+	// closing ends when Serve shuts down, so that blocking queries answer
+	// at once rather than hold the graceful shutdown up.
+	closing context.Context
+	close   context.CancelFunc
 }
 
 // New returns a server for cfg with defaults applied. It panics if cfg.Store
@@ -100,6 +106,7 @@ func New(cfg Config) *Server {
 		cfg.Node.Roles = []string{"server"}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "apiserver"), started: time.Now(), mux: http.NewServeMux()}
+	s.closing, s.close = context.WithCancel(context.Background())
 	if cfg.Registry != nil {
 		s.reqs = registerCounter(cfg.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_api_requests_total",
@@ -139,6 +146,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/services/{name}/events", s.serviceEvents)
 	m.HandleFunc("POST /v1/nodes/{name}/drain", s.drainNode)
 	m.HandleFunc("DELETE /v1/nodes/{name}/drain", s.drainNode)
+	m.HandleFunc("GET /v1/nodes/{name}/placements", s.placements)
+	m.HandleFunc("POST /v1/tasks/{id}/status", s.taskStatus)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -161,7 +170,8 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers on l until ctx ends, then shuts down gracefully and returns
-// nil. It closes l.
+// nil. It closes l. Blocking queries waiting when ctx ends answer at once, as
+// do those the handler gets afterwards: serve a Server once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.cfg.Node.Address == "" {
 		s.cfg.Node.Address = l.Addr().String()
@@ -180,6 +190,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return fmt.Errorf("apiserver: serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.close()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
