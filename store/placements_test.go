@@ -35,6 +35,10 @@ kind: Service
 serviceName: api
 taskDefinition: api:1
 loadBalancers: [{targetGroup: api, containerName: api, containerPort: 9000}]
+deploymentConfiguration: {minimumHealthyPercent: 50, deploymentCircuitBreaker: {enable: true, rollback: true}}
+placementStrategy: [{type: spread, field: instanceId}]
+placementConstraints: [{type: distinctInstance}]
+healthCheckGracePeriodSeconds: 30
 `
 
 // placeTasks applies placementDocs and places web on n1 and n2 and api on n2;
@@ -75,7 +79,10 @@ func taskIDs(ts []*Task) []string {
 }
 
 func TestPlacementsOf(t *testing.T) {
-	m := NewMemory()
+	forEachStore(t, testPlacementsOf)
+}
+
+func testPlacementsOf(t *testing.T, m Store) {
 	web1, web2, api2 := placeTasks(t, m)
 	st := m.Snapshot()
 	tests := []struct {
@@ -155,6 +162,10 @@ func TestPlacementsJSON(t *testing.T) {
 	}
 	if lbs := got.Services["api"].Spec.LoadBalancers; len(lbs) != 1 || lbs[0].GroupName() != "api" || lbs[0].ContainerPort != 9000 {
 		t.Errorf("api service load balancers after the round trip = %+v", lbs)
+	}
+	if svc := got.Services["api"].Spec; *svc.DeploymentConfiguration.MinimumHealthyPercent != 50 || !svc.DeploymentConfiguration.DeploymentCircuitBreaker.Rollback ||
+		svc.PlacementStrategy[0].Field != "instanceId" || svc.PlacementConstraints[0].Type != "distinctInstance" || svc.HealthCheckGracePeriodSeconds != 30 {
+		t.Errorf("api service after the round trip = %+v", svc)
 	}
 	g := got.TargetGroups["api"]
 	if *g.DeregistrationDelaySeconds != 20 || g.HealthCheck.Path != "/healthz" || g.HealthCheck.IntervalSeconds != 10 || g.HealthCheck.Matcher != "200-299" {
