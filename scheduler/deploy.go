@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -88,7 +89,7 @@ func (p *planner) failed(ds *deployments, d *Deployment) {
 		return
 	}
 	d.FailedTasks++
-	d.UpdatedAt = p.snap.Now
+	d.UpdatedAt, d.LastFailedAt = p.snap.Now, p.snap.Now
 	ds.touch(d)
 }
 
@@ -162,4 +163,30 @@ func (p *planner) finishDeployments(svc *Service, ds *deployments, prim *Deploym
 			p.out.Deployments = append(p.out.Deployments, *d)
 		}
 	}
+}
+
+// LaunchBackoff is how long a deployment waits after a failed task before
+// it starts another, given how many of its tasks had failed before that one:
+// none (a task that fails once is replaced at once), then 1 s, doubling up to
+// 5 minutes, ECS's service throttle. Failures older than 15 minutes no longer
+// hold launches back.
+func LaunchBackoff(failedBefore int) time.Duration {
+	if failedBefore <= 0 {
+		return 0
+	}
+	return min(time.Second<<min(failedBefore-1, 9), maxLaunchBackoff)
+}
+
+const (
+	maxLaunchBackoff    = 5 * time.Minute
+	launchBackoffMemory = 15 * time.Minute
+)
+
+// throttled reports whether d's failures hold its launches back now: its
+// last failure was less than LaunchBackoff(the failures before it) ago.
+func (p *planner) throttled(d *Deployment) bool {
+	if d.LastFailedAt.IsZero() || p.snap.Now.Sub(d.LastFailedAt) >= launchBackoffMemory {
+		return false
+	}
+	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.FailedTasks-1)))
 }

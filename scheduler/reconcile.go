@@ -63,6 +63,10 @@ func (p *planner) reconcile(svc *Service) {
 	if prim.RolloutState == RolloutFailed {
 		need = 0
 	}
+	if need > 0 && room > 0 && p.throttled(prim) {
+		p.event(name, fmt.Sprintf("(service %s) is unable to consistently start tasks successfully.", name))
+		need = 0
+	}
 	started := p.startTasks(svc, prim, min(need, room))
 	if n := len(p.out.Stop) - stopsBefore; n > 0 {
 		p.event(name, fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", name, n, taskList(p.out.Stop[stopsBefore:])))

@@ -175,7 +175,11 @@ func TestGracePeriodAndUnhealthyTasks(t *testing.T) {
 	if len(r.Stop) != 2 || r.Stop[0].Reason != "Task failed ELB health checks" {
 		t.Errorf("after the grace period Stop = %+v, want both stopped", r.Stop)
 	}
-	if len(r.Start) != 2 {
+	if len(r.Start) != 0 {
+		t.Errorf("Start = %+v at once after two failures, want the 1 s launch backoff", r.Start)
+	}
+	h.now = h.now.Add(LaunchBackoff(1))
+	if r := h.plan(); len(r.Start) != 2 {
 		t.Errorf("Start = %+v, want 2 replacements", r.Start)
 	}
 	if d := h.deps["web/1"]; d.FailedTasks != 2 {
@@ -270,5 +274,49 @@ func TestFailedRollbackStaysFailed(t *testing.T) {
 	}
 	if d := h.deps["web/3"]; d.Status != DeploymentPrimary || d.RolloutState != RolloutFailed {
 		t.Errorf("web/3 = %+v, want the failed primary", d)
+	}
+}
+
+// A task that keeps failing is not restarted in a tight loop: after the
+// second failure launches wait LaunchBackoff, doubling with each failure.
+func TestCrashLoopBacksOff(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 1), "web:1")
+	crash := func() {
+		for _, task := range h.tasks {
+			if task.live() {
+				task.LastStatus, task.Failed, task.StoppedReason = StatusStopped, true, "Essential container in task exited"
+			}
+		}
+	}
+	if r := h.plan(); len(r.Start) != 1 {
+		t.Fatalf("first plan Start = %v, want 1", r.Start)
+	}
+	crash()
+	if r := h.plan(); len(r.Start) != 1 {
+		t.Fatalf("after the first failure Start = %v, want an immediate replacement", r.Start)
+	}
+	for failures := 2; failures <= 4; failures++ {
+		crash()
+		if r := h.plan(); len(r.Start) != 0 {
+			t.Fatalf("failure %d: Start = %v at once, want a backoff", failures, r.Start)
+		}
+		if !h.hasEvent("(service web) is unable to consistently start tasks successfully.") {
+			t.Fatalf("events = %q, want the throttle event", h.events)
+		}
+		wait := LaunchBackoff(failures - 1)
+		h.now = h.now.Add(wait - time.Millisecond)
+		if r := h.plan(); len(r.Start) != 0 {
+			t.Fatalf("failure %d: Start = %v before %v passed", failures, r.Start, wait)
+		}
+		h.now = h.now.Add(time.Millisecond)
+		if r := h.plan(); len(r.Start) != 1 {
+			t.Fatalf("failure %d: Start = %v after %v, want the replacement", failures, r.Start, wait)
+		}
+	}
+	if LaunchBackoff(100) != 5*time.Minute || LaunchBackoff(2) != 2*time.Second {
+		t.Errorf("LaunchBackoff(100) = %v", LaunchBackoff(100))
 	}
 }

@@ -158,6 +158,9 @@ type Deployment struct {
 	Steady    bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// LastFailedAt is when the last of FailedTasks was counted: launches
+	// back off from it (see LaunchBackoff).
+	LastFailedAt time.Time
 }
 
 var _ spec.PlacementNode = (*Node)(nil)

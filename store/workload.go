@@ -151,6 +151,7 @@ type Deployment struct {
 	Steady             bool      `json:"steady"`
 	CreatedAt          time.Time `json:"createdAt"`
 	UpdatedAt          time.Time `json:"updatedAt"`
+	LastFailedAt       time.Time `json:"lastFailedAt,omitzero"`
 }
 
 // Event is one line of a service's event log.

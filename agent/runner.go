@@ -1,0 +1,474 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantrylb/gantry/discovery"
+	"github.com/gantrylb/gantry/driver"
+	"github.com/gantrylb/gantry/spec"
+	"github.com/gantrylb/gantry/store"
+)
+
+// Stopped reasons the agent gives (ECS's words where ECS has them).
+const (
+	ReasonHealthCheck = "Task failed container health checks"
+	ReasonNoDriver    = driver.ReasonCannotStart + ": this node has no %s driver"
+	ReasonUnknownTD   = driver.ReasonCannotStart + ": task definition %s is unknown"
+)
+
+// DefaultDeregistrationDelay bounds a drain when the task's groups are not
+// known (ALB's default).
+const DefaultDeregistrationDelay = 300 * time.Second
+
+// healthPoll is how often a task with container health checks is polled.
+const healthPoll = 2 * time.Second
+
+// runner drives one task from its placement to STOPPED.
+type runner struct {
+	a      *Agent
+	id     string
+	task   store.Task
+	td     *spec.TaskDefinition
+	svc    *store.Service
+	groups map[string]*spec.TargetGroup
+	adopt  []recovered
+	log    *slog.Logger
+
+	stopOnce sync.Once
+	stopCh   chan string
+	done     chan struct{}
+
+	drv        driver.Driver
+	containers []container
+	regs       []reg
+}
+
+// container is one started container definition of the task.
+type container struct {
+	def    *spec.ContainerDefinition
+	id     string // the driver's task id
+	status driver.Status
+}
+
+// reg is one target registration of the task.
+type reg struct{ group, addr string }
+
+func newRunner(a *Agent, p *store.Placements, t *store.Task, adopt []recovered) *runner {
+	r := &runner{
+		a: a, id: t.ID, task: *t, adopt: adopt,
+		td:     p.TaskDefinitions[t.TaskDefinition],
+		svc:    p.Services[t.Service],
+		groups: map[string]*spec.TargetGroup{},
+		log:    a.log.With("task", t.ID, "service", t.Service, "task_definition", t.TaskDefinition),
+		stopCh: make(chan string, 1),
+		done:   make(chan struct{}),
+	}
+	if r.svc != nil {
+		for _, lb := range r.svc.Spec.LoadBalancers {
+			if g := p.TargetGroups[lb.GroupName()]; g != nil {
+				r.groups[lb.GroupName()] = g
+			}
+		}
+	}
+	return r
+}
+
+// stop asks the runner to drain and stop the task (once).
+func (r *runner) stop(reason string) {
+	r.stopOnce.Do(func() { r.stopCh <- reason })
+}
+
+func (r *runner) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) stopRequested() bool {
+	select {
+	case reason := <-r.stopCh:
+		r.stopCh <- reason
+		return true
+	default:
+		return false
+	}
+}
+
+// run starts (or adopts) the task, registers it, follows it and stops it.
+func (r *runner) run(ctx context.Context) {
+	if r.td == nil {
+		r.failStart(ctx, fmt.Sprintf(ReasonUnknownTD, r.task.TaskDefinition))
+		return
+	}
+	name := r.td.EffectiveDriver()
+	if r.drv = r.a.cfg.Drivers[name]; r.drv == nil {
+		r.failStart(ctx, fmt.Sprintf(ReasonNoDriver, name))
+		return
+	}
+	if len(r.adopt) > 0 {
+		if reason, ok := r.adoptContainers(ctx); !ok {
+			r.removeAll(ctx)
+			r.failStart(ctx, reason)
+			return
+		}
+		r.log.Info("adopted the task's containers from a previous run")
+	} else {
+		r.report(ctx, store.TaskStatus{LastStatus: store.TaskPending})
+		if r.stopRequested() {
+			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped})
+			return
+		}
+		if reason, ok := r.start(ctx); !ok {
+			if ctx.Err() != nil {
+				return
+			}
+			r.removeAll(ctx)
+			r.failStart(ctx, reason)
+			return
+		}
+	}
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskActivating, HostPorts: r.hostPorts()})
+	r.register()
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskRunning})
+	r.log.Info("task running", "host_ports", r.hostPorts())
+	r.follow(ctx)
+}
+
+func (r *runner) failStart(ctx context.Context, reason string) {
+	r.log.Warn("task could not start", "reason", reason)
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped, Failed: true, StoppedReason: reason})
+}
+
+// start starts every container definition in order.
+func (r *runner) start(ctx context.Context) (string, bool) {
+	rev := revisionOf(r.task.TaskDefinition)
+	for i := range r.td.ContainerDefinitions {
+		def := &r.td.ContainerDefinitions[i]
+		t := driverTask(r.id, r.td.Family, rev, def)
+		st, err := r.drv.Start(ctx, t)
+		if err != nil {
+			return driver.StoppedReason(err), false
+		}
+		r.containers = append(r.containers, container{def: def, id: t.ID, status: st})
+	}
+	return "", true
+}
+
+// adoptContainers takes over the running containers a previous run left;
+// every essential container must still run.
+func (r *runner) adoptContainers(ctx context.Context) (string, bool) {
+	found := map[string]recovered{}
+	for _, rc := range r.adopt {
+		found[rc.Container] = rc
+	}
+	for i := range r.td.ContainerDefinitions {
+		def := &r.td.ContainerDefinitions[i]
+		rc, ok := found[def.Name]
+		if !ok {
+			if def.IsEssential() {
+				return "Essential container " + def.Name + " was gone when the agent restarted", false
+			}
+			continue
+		}
+		st, err := r.drv.Status(ctx, rc.ID)
+		if err != nil || st.State != driver.StateRunning {
+			r.containers = append(r.containers, container{def: def, id: rc.ID})
+			if def.IsEssential() {
+				return driver.ReasonEssentialExited, false
+			}
+			continue
+		}
+		r.containers = append(r.containers, container{def: def, id: rc.ID, status: st})
+	}
+	return "", true
+}
+
+// follow waits for the task to exit, fail its health checks or be stopped.
+func (r *runner) follow(ctx context.Context) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := make(chan driver.Status, len(r.containers))
+	checks := false
+	for _, c := range r.containers {
+		if c.def.HealthCheck != nil {
+			checks = true
+		}
+		if !c.def.IsEssential() {
+			continue
+		}
+		go func(id string) {
+			st, err := r.drv.Wait(wctx, id)
+			if err != nil {
+				if wctx.Err() != nil {
+					return
+				}
+				st = driver.Status{State: driver.StateStopped, Reason: driver.ReasonEssentialExited}
+			}
+			exited <- st
+		}(c.id)
+	}
+	var poll <-chan time.Time
+	if checks {
+		t := time.NewTicker(healthPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// The agent is ending: the driver's Close decides the task's fate.
+			return
+		case reason := <-r.stopCh:
+			r.drainAndStop(ctx, exited, reason, false)
+			return
+		case st := <-exited:
+			r.exited(ctx, st)
+			return
+		case <-poll:
+			if r.unhealthy(ctx) {
+				r.log.Warn("task failed its container health checks")
+				r.drainAndStop(ctx, exited, ReasonHealthCheck, true)
+				return
+			}
+		}
+	}
+}
+
+func (r *runner) unhealthy(ctx context.Context) bool {
+	for _, c := range r.containers {
+		if c.def.HealthCheck == nil || !c.def.IsEssential() {
+			continue
+		}
+		st, err := r.drv.Status(ctx, c.id)
+		if err == nil && st.Health == driver.HealthUnhealthy {
+			return true
+		}
+	}
+	return false
+}
+
+// exited handles an essential container that stopped by itself: the
+// targets go at once (nothing answers there any more) and the task fails.
+func (r *runner) exited(ctx context.Context, st driver.Status) {
+	reason := st.Reason
+	if reason == "" || reason == driver.ReasonStopped {
+		reason = driver.ReasonEssentialExited
+	}
+	r.log.Warn("essential container exited", "exit_code", st.ExitCode, "reason", reason)
+	r.deregister()
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopping})
+	r.stopAll(ctx)
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped, Failed: true, StoppedReason: reason})
+	r.removeAll(ctx)
+}
+
+// drainAndStop is the acknowledged drain: targets to draining everywhere,
+// wait until every node let go (or the delay ran out), then SIGTERM.
+func (r *runner) drainAndStop(ctx context.Context, exited <-chan driver.Status, reason string, failed bool) {
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskDeactivating})
+	for _, g := range r.regs {
+		err := r.a.cfg.Registrar.Update(g.group, g.addr, func(x *discovery.Registration) { x.State = discovery.StateDraining })
+		if err != nil {
+			r.log.Warn("marking target draining", "target_group", g.group, "target", g.addr, "err", err)
+		}
+	}
+	start := r.a.cfg.Now()
+	drained := make(chan struct{})
+	dctx, cancel := context.WithTimeout(ctx, r.drainDelay())
+	go func() {
+		defer close(drained)
+		r.waitDrained(dctx)
+	}()
+	select {
+	case <-drained:
+	case st := <-exited:
+		r.log.Info("task exited while draining", "exit_code", st.ExitCode)
+	}
+	cancel()
+	<-drained
+	if ctx.Err() != nil {
+		return
+	}
+	r.log.Info("targets drained; stopping the task", "waited", r.a.cfg.Now().Sub(start).Round(time.Millisecond))
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopping})
+	r.stopAll(ctx)
+	r.deregister()
+	st := store.TaskStatus{LastStatus: store.TaskStopped, Failed: failed}
+	if failed {
+		st.StoppedReason = reason
+	}
+	r.report(ctx, st)
+	r.removeAll(ctx)
+}
+
+// drainDelay is the longest deregistration delay of the task's groups.
+func (r *runner) drainDelay() time.Duration {
+	if len(r.regs) == 0 {
+		return 0
+	}
+	d := time.Duration(0)
+	for _, g := range r.regs {
+		gd := DefaultDeregistrationDelay
+		if tg := r.groups[g.group]; tg != nil && tg.DeregistrationDelaySeconds != nil {
+			gd = time.Duration(*tg.DeregistrationDelaySeconds) * time.Second
+		}
+		d = max(d, gd)
+	}
+	return d
+}
+
+func (r *runner) waitDrained(ctx context.Context) {
+	if r.a.cfg.Drain == nil {
+		<-ctx.Done()
+		return
+	}
+	var wg sync.WaitGroup
+	for _, g := range r.regs {
+		wg.Go(func() {
+			if err := r.a.cfg.Drain.WaitDrained(ctx, g.group, g.addr); err != nil && ctx.Err() == nil {
+				r.log.Warn("waiting for the drain", "target_group", g.group, "target", g.addr, "err", err)
+				<-ctx.Done()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (r *runner) stopAll(ctx context.Context) {
+	for i := len(r.containers) - 1; i >= 0; i-- {
+		if err := r.drv.Stop(ctx, r.containers[i].id, 0); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			r.log.Warn("stopping container", "container", r.containers[i].def.Name, "err", err)
+		}
+	}
+}
+
+func (r *runner) removeAll(ctx context.Context) {
+	if r.drv == nil {
+		return
+	}
+	for _, c := range r.containers {
+		if err := r.drv.Remove(ctx, c.id); err != nil {
+			r.log.Warn("removing container", "container", c.def.Name, "err", err)
+		}
+	}
+}
+
+// hostPorts are the task's port bindings for the store.
+func (r *runner) hostPorts() []store.PortBinding {
+	out := []store.PortBinding{}
+	for _, c := range r.containers {
+		for _, pm := range c.def.PortMappings {
+			hp := c.status.HostPorts[pm.ContainerPort]
+			if hp == 0 {
+				continue
+			}
+			out = append(out, store.PortBinding{ContainerName: c.def.Name, ContainerPort: pm.ContainerPort,
+				HostPort: hp, Protocol: pm.EffectiveProtocol()})
+		}
+	}
+	return out
+}
+
+// register publishes one target per load balancer of the service.
+func (r *runner) register() {
+	if r.svc == nil {
+		return
+	}
+	for _, lb := range r.svc.Spec.LoadBalancers {
+		port := 0
+		for _, c := range r.containers {
+			if c.def.Name == lb.ContainerName {
+				port = c.status.HostPorts[lb.ContainerPort]
+			}
+		}
+		if port == 0 {
+			r.log.Warn("load balancer names a port the task does not publish", "container", lb.ContainerName, "port", lb.ContainerPort)
+			continue
+		}
+		g := reg{group: lb.GroupName(), addr: net.JoinHostPort(r.a.cfg.HostAddress, strconv.Itoa(port))}
+		err := r.a.cfg.Registrar.Register(discovery.Registration{TargetGroup: g.group, Address: g.addr,
+			Source: discovery.SourceTask, Task: r.id, State: discovery.StateRegistered, Health: discovery.HealthInitial})
+		if err != nil {
+			r.log.Warn("registering target", "target_group", g.group, "target", g.addr, "err", err)
+			continue
+		}
+		r.regs = append(r.regs, g)
+	}
+}
+
+func (r *runner) deregister() {
+	for _, g := range r.regs {
+		if err := r.a.cfg.Registrar.Deregister(g.group, g.addr); err != nil {
+			r.log.Warn("deregistering target", "target_group", g.group, "target", g.addr, "err", err)
+		}
+	}
+}
+
+// report records a status, retrying until it lands, the task is gone from
+// the store, or the agent ends.
+func (r *runner) report(ctx context.Context, st store.TaskStatus) {
+	st.At = r.a.cfg.Now()
+	for {
+		err := r.a.cfg.Source.UpdateTaskStatus(ctx, r.id, st)
+		switch {
+		case err == nil:
+			return
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+			r.log.Debug("task status not recorded", "status", st.LastStatus, "err", err)
+			return
+		}
+		r.log.Warn("reporting task status; retrying", "status", st.LastStatus, "err", err)
+		sleep(ctx, r.a.cfg.Retry)
+	}
+}
+
+// driverTask resolves one container definition into a driver task.
+func driverTask(taskID, family string, revision int, c *spec.ContainerDefinition) driver.Task {
+	t := driver.Task{
+		ID: taskID + "." + c.Name, Family: family, Revision: revision, Container: c.Name,
+		Image: c.Image, EntryPoint: c.EntryPoint, Command: c.Command,
+		CPU: c.CPU, MemoryMiB: c.Memory, StopTimeout: c.StopTimeoutDuration(),
+	}
+	if len(c.Environment) > 0 {
+		t.Env = make(map[string]string, len(c.Environment))
+		for _, e := range c.Environment {
+			t.Env[e.Name] = e.Value
+		}
+	}
+	for _, pm := range c.PortMappings {
+		t.PortMappings = append(t.PortMappings, driver.PortMapping{ContainerPort: pm.ContainerPort, HostPort: pm.HostPort, Protocol: pm.EffectiveProtocol()})
+	}
+	if h := c.HealthCheck; h != nil {
+		t.HealthCheck = &driver.HealthCheck{
+			Command: h.Command, Interval: time.Duration(h.Interval) * time.Second,
+			Timeout: time.Duration(h.Timeout) * time.Second, StartPeriod: time.Duration(h.StartPeriod) * time.Second,
+			Retries: h.Retries,
+		}
+	}
+	return t
+}
+
+// splitID splits a driver task id into the task id and the container name.
+func splitID(id string) (task, container string) {
+	task, container, _ = strings.Cut(id, ".")
+	return task, container
+}
+
+func revisionOf(ref string) int {
+	i := strings.LastIndexByte(ref, ':')
+	n, _ := strconv.Atoi(ref[i+1:])
+	return n
+}
