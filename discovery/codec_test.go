@@ -138,7 +138,8 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 
 func TestMetaRoundTripAndLimit(t *testing.T) {
 	m := NodeMeta{Roles: []string{"server", "agent"}, APIAddr: "10.0.0.1:7070", RaftAddr: "10.0.0.1:7947",
-		CPU: 4096, MemoryMiB: 8192, Attributes: map[string]string{"zone": "a", "rack": "r1"}, Boot: 1<<63 | 77}
+		CPU: 4096, MemoryMiB: 8192, Attributes: map[string]string{"zone": "a", "rack": "r1"}, Boot: 1<<63 | 77,
+		Drivers: []string{"process", "docker"}}
 	b, err := encodeMeta(m)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,14 @@ func TestMetaRoundTripAndLimit(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, m) {
 		t.Fatalf("decodeMeta = %+v, %v; want %+v", got, err, m)
 	}
-	t.Logf("metadata with 2 roles, 2 addresses and 2 attributes: %d bytes", len(b))
+	t.Logf("metadata with 2 roles, 2 addresses, 2 attributes and 2 drivers: %d bytes", len(b))
+	// A node of an older build sends no drivers: its metadata still decodes.
+	old := m
+	old.Drivers = nil
+	ob, _ := encodeMeta(old)
+	if got, err := decodeMeta(ob[:len(ob)-1]); err != nil || got.Drivers != nil || got.Boot != m.Boot {
+		t.Errorf("decodeMeta(without drivers) = %+v, %v", got, err)
+	}
 	m.Attributes["big"] = strings.Repeat("v", 500)
 	if _, err := encodeMeta(m); !errors.Is(err, ErrMetaTooLarge) {
 		t.Errorf("encodeMeta(600 bytes) = %v, want ErrMetaTooLarge", err)

@@ -24,6 +24,9 @@ type NodeMeta struct {
 	MemoryMiB int64
 	// Attributes are placement attributes such as zone=a.
 	Attributes map[string]string
+	// Drivers are the task drivers the node's agent offers ("process",
+	// "docker"); none on a node that runs no tasks.
+	Drivers []string
 	// Boot identifies the process: New sets it at random (any value in
 	// Config.Meta is replaced). A member that comes back with the same Boot
 	// was wrongly declared dead or partitioned away; with another, it
@@ -66,6 +69,11 @@ func encodeMeta(m NodeMeta) ([]byte, error) {
 		str(m.Attributes[k])
 	}
 	b = binary.AppendUvarint(b, m.Boot)
+	// Drivers come last: metadata without them (an older node) decodes.
+	b = binary.AppendUvarint(b, uint64(len(m.Drivers)))
+	for _, d := range m.Drivers {
+		str(d)
+	}
 	if len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes encoded; shorten attributes, roles or addresses", ErrMetaTooLarge, len(b))
 	}
@@ -104,6 +112,15 @@ func decodeMeta(b []byte) (NodeMeta, error) {
 		m.Attributes[k] = d.str(memberlist.MetaMaxSize)
 	}
 	m.Boot = d.uvarint()
+	if d.err == nil && len(d.b) > 0 {
+		n = d.uvarint()
+		if n > uint64(len(d.b)) {
+			return NodeMeta{}, errors.New("discovery: node metadata: malformed drivers")
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			m.Drivers = append(m.Drivers, d.str(memberlist.MetaMaxSize))
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
