@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -140,7 +141,18 @@ func (d *Driver) launch(t *task, argv []string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	prog, err := lookPath(argv[0], env)
+	if err != nil {
+		for _, s := range streams {
+			_ = s.r.Close()
+			_ = s.log.Close()
+		}
+		for _, f := range files {
+			_ = f.Close()
+		}
+		return &driver.TaskError{Reason: driver.ReasonCannotStart + ": " + err.Error(), Err: err}
+	}
+	cmd := exec.Command(prog, argv[1:]...)
 	cmd.Env, cmd.Dir = env, t.dir
 	cmd.Stdout, cmd.Stderr = files[0], files[1]
 	// Own process group: Stop signals the whole tree. Pdeathsig: the task
@@ -369,4 +381,28 @@ func cloneTask(t driver.Task) driver.Task {
 		t.HealthCheck = &hc
 	}
 	return t
+}
+
+// lookPath finds a program without a slash in the task's own PATH (which
+// Config.Path sets), not the agent's.
+func lookPath(prog string, env []string) (string, error) {
+	if strings.Contains(prog, "/") {
+		return prog, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, prog)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in the task's PATH", prog)
 }
