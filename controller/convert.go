@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,9 @@ type NodeInfo struct {
 	CPU        int // ECS units, 1024 a core
 	MemoryMiB  int
 	Attributes map[string]string
+	// HostIP is where the node's agent registers its tasks' ports; empty
+	// means the controller's Config.HostIP.
+	HostIP string
 }
 
 // TargetHealth reports the state (healthy, unhealthy, initial...) of the
@@ -31,7 +35,9 @@ type TargetHealth func(group, addr string) (state string, ok bool)
 // its health in its service's target groups.
 func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP string, now time.Time, seed uint64) *scheduler.Snapshot {
 	snap := &scheduler.Snapshot{Now: now, Seed: seed, TaskDefinitions: map[string]*spec.TaskDefinition{}}
+	hostIPs := make(map[string]string, len(nodes))
 	for _, n := range nodes {
+		hostIPs[n.Name] = cmp.Or(n.HostIP, hostIP)
 		status := nodeStatus(n.State)
 		if _, draining := st.DrainingNodes[n.Name]; draining && status == "alive" {
 			status = "draining"
@@ -68,7 +74,7 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 		snap.Tasks = append(snap.Tasks, scheduler.Task{
 			ID: t.ID, Service: t.Service, TaskDefinition: t.TaskDefinition, Deployment: t.Deployment,
 			Node: t.Node, DesiredStatus: t.DesiredStatus, LastStatus: t.LastStatus,
-			Health: taskHealth(st, t, health, hostIP), StartedAt: t.StartedAt, Failed: t.Failed,
+			Health: taskHealth(st, t, health, cmp.Or(hostIPs[t.Node], hostIP)), StartedAt: t.StartedAt, Failed: t.Failed,
 			StoppedReason: t.StoppedReason,
 		})
 	}
