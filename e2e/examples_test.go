@@ -48,7 +48,7 @@ func TestQuickstartScript(t *testing.T) {
 		t.Skip("skipping: the quickstart script needs curl")
 	}
 	echo1, echo2, lb, api := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	config := writeFile(t, t.TempDir(), "quickstart.yaml", rewrite(t, readExample(t, "quickstart.yaml"),
+	config := writeFile(t, t.TempDir(), "static-targets.yaml", rewrite(t, readExample(t, "static-targets.yaml"),
 		"127.0.0.1:9001", echo1, "127.0.0.1:9002", echo2, "port: 8080", "port: "+port(t, lb)))
 	script := startProc(t, "quickstart.sh", []string{
 		"GANTRY=" + gantryBin,
@@ -97,7 +97,7 @@ func TestQuickstartScript(t *testing.T) {
 func exampleRewrites(t *testing.T, name string, e1, e2 *echo) (content, listen string) {
 	t.Helper()
 	listen = freeAddr(t)
-	ports := map[string]string{"quickstart.yaml": "port: 8080", "sticky.yaml": "port: 8081", "rules.yaml": "port: 8082"}
+	ports := map[string]string{"static-targets.yaml": "port: 8080", "sticky.yaml": "port: 8081", "rules.yaml": "port: 8082"}
 	content = rewrite(t, readExample(t, name),
 		"127.0.0.1:9001", e1.addr, "127.0.0.1:9002", e2.addr, ports[name], "port: "+port(t, listen))
 	return content, listen
@@ -112,7 +112,7 @@ func TestExamplesValidateAndApply(t *testing.T) {
 	n := startNode(t, nil)
 	dir := t.TempDir()
 	listen := map[string]string{}
-	for _, name := range []string{"quickstart.yaml", "rules.yaml", "sticky.yaml"} {
+	for _, name := range []string{"static-targets.yaml", "rules.yaml", "sticky.yaml"} {
 		r := cli(t, nil, "validate", "-f", filepath.Join(examplesDir, name))
 		if r.code != 0 || !strings.Contains(r.stdout, "valid") {
 			t.Errorf("gantry validate -f examples/%s: exit %d, want 0\n%s%s", name, r.code, r.stdout, r.stderr)
@@ -124,7 +124,7 @@ func TestExamplesValidateAndApply(t *testing.T) {
 			t.Errorf("gantry apply -f %s printed %q, want created resources", name, r.stdout)
 		}
 	}
-	waitOK(t, listen["quickstart.yaml"]+"/health", 10*time.Second)
+	waitOK(t, listen["static-targets.yaml"]+"/health", 10*time.Second)
 
 	t.Run("rules", func(t *testing.T) {
 		base := listen["rules.yaml"]

@@ -37,8 +37,9 @@ func TestDevDataDirKeepsState(t *testing.T) {
 }
 
 // TestServiceReportsWhyUnplaced: a service applied to a --dev node is
-// planned by the scheduler; with no agent offering its driver yet, its
-// events say so in ECS's words.
+// planned by the scheduler; its task definition wants the docker driver,
+// which the node (process driver only) does not offer, and its events say
+// so in ECS's words.
 func TestServiceReportsWhyUnplaced(t *testing.T) {
 	n := startNode(t, nil, "--docker=false")
 	doc := `kind: TargetGroup
@@ -46,9 +47,9 @@ name: web
 ---
 kind: TaskDefinition
 family: web
-driver: process
+driver: docker
 containerDefinitions:
-  - {name: web, command: [gantry, echo-server], cpu: 128, memory: 64, portMappings: [{containerPort: 8080}]}
+  - {name: web, image: gantry-echo:none, cpu: 128, memory: 64, portMappings: [{containerPort: 8080}]}
 ---
 kind: Service
 serviceName: web
@@ -62,6 +63,6 @@ loadBalancers: [{targetGroup: web, containerName: web, containerPort: 8080}]
 	}
 	eventually(t, 15*time.Second, "the unplaceable event", func() bool {
 		d := cli(t, n, "describe", "service", "web").stdout
-		return strings.Contains(d, "was unable to place a task") && strings.Contains(d, "does not offer the process driver")
+		return strings.Contains(d, "was unable to place a task") && strings.Contains(d, "does not offer the docker driver")
 	})
 }

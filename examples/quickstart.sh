@@ -6,7 +6,7 @@
 # Uses $GANTRY if set, else builds ./cmd/gantry into a temporary directory.
 # Every address can be changed from the environment (the e2e test does):
 #   ECHO1_ADDR (127.0.0.1:9001), ECHO2_ADDR (127.0.0.1:9002),
-#   CONFIG (examples/quickstart.yaml; it must name the echo addresses),
+#   CONFIG (examples/static-targets.yaml; it must name the echo addresses),
 #   LB_URL (http://127.0.0.1:8080, the listener in CONFIG),
 #   GANTRY_API_ADDR (127.0.0.1:7070, read by `gantry server`), GANTRY_API (read by the clients).
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 ECHO1_ADDR="${ECHO1_ADDR:-127.0.0.1:9001}"
 ECHO2_ADDR="${ECHO2_ADDR:-127.0.0.1:9002}"
-CONFIG="${CONFIG:-$here/quickstart.yaml}"
+CONFIG="${CONFIG:-$here/static-targets.yaml}"
 LB_URL="${LB_URL:-http://127.0.0.1:8080}"
 export GANTRY_API_ADDR="${GANTRY_API_ADDR:-127.0.0.1:7070}"
 export GANTRY_API="${GANTRY_API:-http://$GANTRY_API_ADDR}"

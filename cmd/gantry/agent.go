@@ -81,12 +81,18 @@ func openDrivers(ctx context.Context, f serverFlags, names []string, hostIP stri
 				dir = tmp
 				closers = append(closers, func() { _ = os.RemoveAll(tmp) })
 			}
-			// Tasks find this very binary first as "gantry", so a task
-			// definition can run `gantry echo-server` however Gantry was
-			// installed (or `go run`).
+			// Tasks find this very binary first as "gantry" (a link in
+			// the driver's directory), so a task definition can run
+			// `gantry echo-server` however Gantry was installed or named.
 			path := os.Getenv("PATH")
 			if exe, err := os.Executable(); err == nil {
-				path = filepath.Dir(exe) + string(os.PathListSeparator) + path
+				bin := filepath.Join(dir, "bin")
+				_ = os.MkdirAll(bin, 0o750)
+				link := filepath.Join(bin, "gantry")
+				_ = os.Remove(link)
+				if err := os.Symlink(exe, link); err == nil {
+					path = bin + string(os.PathListSeparator) + path
+				}
 			}
 			d, err := process.New(process.Config{DataDir: dir, HostIP: hostIP, Path: path, Logger: log})
 			if err != nil {

@@ -86,7 +86,7 @@ applied at start and re-read on SIGHUP; SIGTERM stops gracefully.`,
 	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for (clustering: not in this build yet)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "state directory: the raft log and snapshots, ACME certificates (default: in memory)")
 	fl.StringArrayVar(&f.attrs, "attr", nil, "node attribute key=value, shown in nodes (placement uses them once the scheduler runs); repeatable")
-	fl.StringArrayVar(&f.drivers, "driver", nil, "task driver process|docker (scheduler: not in this build yet)")
+	fl.StringArrayVar(&f.drivers, "driver", nil, "run tasks with this driver: process or docker; repeatable (default with --dev: process; otherwise the node runs no tasks)")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer, in CPU units (1024 a core; default: the host's)")
 	fl.StringVar(&f.memory, "memory", "", "memory capacity to offer, in MiB (default: the host's)")
 	fl.StringVar(&f.encrypt, "encrypt", "", "gossip encryption key (base64, from gantry keygen)")
@@ -122,8 +122,6 @@ func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 		return errors.New("--dev is a single server already; drop --server (or --dev)")
 	case f.docker != "auto" && f.docker != "true" && f.docker != "false":
 		return fmt.Errorf("--docker %q: want true, false or auto", f.docker)
-	case len(f.drivers) > 0:
-		return errors.New("--driver: the scheduler is not in this build yet")
 	}
 	return nil
 }
@@ -190,12 +188,26 @@ func runServer(parent context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	if meta.Drivers, err = driverNames(f); err != nil {
+		return err
+	}
+	if len(meta.Drivers) > 0 {
+		meta.Roles = append(meta.Roles, "agent")
+	}
 	cluster, err := startCluster(f, log, reg, meta)
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
 	clusterRef.Store(cluster)
+	hostIP := taskHostIP(cluster.LocalNode().Addr)
+	drivers, closeDrivers, err := openDrivers(ctx, f, meta.Drivers, hostIP, log)
+	if err != nil {
+		return err
+	}
+	// Tasks outlive the data plane's graceful shutdown: in-flight requests
+	// to them finish first.
+	defer closeDrivers()
 
 	var bal *balancer.Balancer
 	checker := health.NewChecker(health.CheckerConfig{
@@ -273,6 +285,14 @@ func runServer(parent context.Context, f serverFlags) error {
 				return applyFilesWhenReady(ctx, raftServer, cluster, f.files, log)
 			})
 		}
+	}
+	if len(drivers) > 0 {
+		_, replica := st.(*store.Raft)
+		ag, err := newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log)
+		if err != nil {
+			return err
+		}
+		run("agent", ag.Run)
 	}
 	run("registrations", rec.runGossip)
 	run("docker", func(ctx context.Context) error { return runDocker(ctx, f, cluster, log) })

@@ -200,9 +200,8 @@ func applyFilesWhenReady(ctx context.Context, r *store.Raft, c *discovery.Cluste
 	return nil
 }
 
-// controllerNodes lists the cluster's members for the scheduler. Nodes offer
-// no task driver until agents run on them (a later step), so services are
-// reported as unplaceable rather than placed where nothing would run them.
+// controllerNodes lists the cluster's members for the scheduler, with the
+// drivers their agents offer and the address their tasks register at.
 func controllerNodes(c *discovery.Cluster) func() []controller.NodeInfo {
 	return func() []controller.NodeInfo {
 		ms := c.Members()
@@ -211,6 +210,7 @@ func controllerNodes(c *discovery.Cluster) func() []controller.NodeInfo {
 			out = append(out, controller.NodeInfo{
 				Name: m.Name, State: string(m.State), Roles: m.Meta.Roles,
 				CPU: int(m.Meta.CPU), MemoryMiB: int(m.Meta.MemoryMiB), Attributes: m.Meta.Attributes,
+				Drivers: m.Meta.Drivers, HostIP: taskHostIP(m.Addr),
 			})
 		}
 		return out
