@@ -258,16 +258,65 @@ func (d *fleetDrain) drained(ctx context.Context, group, addr string) bool {
 	return true
 }
 
-// newAgent wires this node's agent.
+// newAgent wires this node's agent and the source it reports to.
 func newAgent(f serverFlags, drivers map[string]driver.Driver, st store.Store, replica bool, cluster *discovery.Cluster,
-	bal *balancer.Balancer, leader func() (string, bool), hostIP string, log *slog.Logger) (*agent.Agent, error) {
+	bal *balancer.Balancer, leader func() (string, bool), hostIP string, log *slog.Logger) (*agent.Agent, agent.Source, error) {
 	src := &placementSource{node: f.nodeName, cluster: cluster, leader: leader, wait: time.Minute}
 	if replica {
 		src.local = st
 	}
-	return agent.New(agent.Config{
+	ag, err := agent.New(agent.Config{
 		Node: f.nodeName, Source: src, Drivers: drivers, Registrar: cluster,
 		Drain:       &fleetDrain{self: f.nodeName, cluster: cluster, bal: bal, poll: 100 * time.Millisecond},
 		HostAddress: hostIP, Logger: log,
 	})
+	return ag, src, err
+}
+
+// reportTaskHealth copies the health this node's checks find for its tasks'
+// targets into the tasks' status, so `gantry get tasks` shows it: healthy
+// when every target of the task is, unhealthy when one is.
+func reportTaskHealth(ctx context.Context, c *discovery.Cluster, src agent.Source, log *slog.Logger) error {
+	changed, cancel := c.WatchTargets()
+	defer cancel()
+	reported := map[string]string{}
+	for {
+		now := map[string]string{}
+		for _, r := range c.Owned() {
+			if r.Source != discovery.SourceTask || r.State != discovery.StateRegistered || r.Task == "" {
+				continue
+			}
+			h, seen := now[r.Task]
+			switch {
+			case r.Health == discovery.HealthUnhealthy:
+				h = string(r.Health)
+			case !seen && r.Health == discovery.HealthHealthy:
+				h = string(r.Health)
+			case r.Health != discovery.HealthHealthy && h != string(discovery.HealthUnhealthy):
+				h = ""
+			}
+			now[r.Task] = h
+		}
+		for task, h := range now {
+			if reported[task] == h {
+				continue
+			}
+			err := src.UpdateTaskStatus(ctx, task, store.TaskStatus{LastStatus: store.TaskRunning, Health: h})
+			if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+				log.Debug("reporting task health", "task", task, "err", err)
+				continue // retried on the next change
+			}
+			reported[task] = h
+		}
+		for task := range reported {
+			if _, ok := now[task]; !ok {
+				delete(reported, task)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
 }

@@ -288,11 +288,12 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	if len(drivers) > 0 {
 		_, replica := st.(*store.Raft)
-		ag, err := newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log)
+		ag, src, err := newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log)
 		if err != nil {
 			return err
 		}
 		run("agent", ag.Run)
+		run("task-health", func(ctx context.Context) error { return reportTaskHealth(ctx, cluster, src, log) })
 	}
 	run("registrations", rec.runGossip)
 	run("docker", func(ctx context.Context) error { return runDocker(ctx, f, cluster, log) })
