@@ -9,9 +9,12 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/gantry ./cmd/gantry
+RUN mkdir -m 1777 /out/tmp
 
 FROM scratch
 COPY --from=build /out/gantry /gantry
+# A writable /tmp: the process driver keeps its tasks' files there without --data-dir.
+COPY --from=build /out/tmp /tmp
 # admin API, an HTTP listener, gossip
 EXPOSE 7070 8080 7946
 ENTRYPOINT ["/gantry"]

@@ -96,6 +96,14 @@ func gantryImage(t *testing.T) string {
 			imageErr = err
 			return
 		}
+		if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o777); err != nil {
+			imageErr = err
+			return
+		}
+		if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+			imageErr = err
+			return
+		}
 		tag := "gantry-e2e:" + randomName()
 		if _, err := dockerCmd("build", "-q", "-t", tag, dir); err != nil {
 			imageErr = err

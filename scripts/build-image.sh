@@ -10,5 +10,6 @@ trap 'rm -rf "$ctx"' EXIT
 version="$(git describe --always --dirty 2>/dev/null || echo dev)"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${version}" -o "$ctx/gantry" ./cmd/gantry
 cp scripts/Dockerfile.scratch "$ctx/Dockerfile"
+mkdir -m 1777 "$ctx/tmp"
 docker build -q -t "$tag" "$ctx" >/dev/null
 echo "$tag"

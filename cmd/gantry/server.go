@@ -202,6 +202,11 @@ func runServer(parent context.Context, f serverFlags) error {
 	clusterRef.Store(cluster)
 	hostIP := taskHostIP(cluster.LocalNode().Addr)
 	drivers, closeDrivers, err := openDrivers(ctx, f, meta.Drivers, hostIP, log)
+	if err != nil && len(f.drivers) == 0 {
+		// The --dev default: run without an agent rather than not at all.
+		log.Warn("no task driver: this node runs no tasks", "err", err)
+		drivers, closeDrivers, err = nil, func() {}, nil
+	}
 	if err != nil {
 		return err
 	}
