@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gantrylb/gantry/spec"
@@ -77,6 +78,10 @@ func (p *planner) countFailures(ds *deployments, tasks []*Task) {
 			continue
 		}
 		p.out.Reap = append(p.out.Reap, t.ID)
+		if t.Failed {
+			// The task is forgotten now: its reason stays in the events.
+			p.event(ds.service, fmt.Sprintf("(service %s) (task %s) failed: %s.", ds.service, t.ID, strings.TrimSuffix(t.StoppedReason, ".")))
+		}
 		if d := ds.byID(t.Deployment); d != nil && t.Failed {
 			p.failed(ds, d)
 		}
@@ -188,5 +193,5 @@ func (p *planner) throttled(d *Deployment) bool {
 	if d.LastFailedAt.IsZero() || p.snap.Now.Sub(d.LastFailedAt) >= launchBackoffMemory {
 		return false
 	}
-	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.FailedTasks-1)))
+	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.FailedTasks - 1)))
 }

@@ -298,6 +298,9 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	if r := h.plan(); len(r.Start) != 1 {
 		t.Fatalf("after the first failure Start = %v, want an immediate replacement", r.Start)
 	}
+	if !h.hasEvent("(service web) (task t0001) failed: Essential container in task exited.") {
+		t.Errorf("events = %q, want the failed task's reason", h.events)
+	}
 	for failures := 2; failures <= 4; failures++ {
 		crash()
 		if r := h.plan(); len(r.Start) != 0 {
