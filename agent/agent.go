@@ -55,6 +55,9 @@ type Config struct {
 	HostAddress string
 	// Retry is the pause after a failed watch or report. Default 500 ms.
 	Retry time.Duration
+	// HealthPoll is how often the container health of a task with
+	// container health checks is read from its driver. Default 2 s.
+	HealthPoll time.Duration
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -93,6 +96,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = 500 * time.Millisecond
+	}
+	if cfg.HealthPoll <= 0 {
+		cfg.HealthPoll = DefaultHealthPoll
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -28,8 +28,9 @@ const (
 // known (ALB's default).
 const DefaultDeregistrationDelay = 300 * time.Second
 
-// healthPoll is how often a task with container health checks is polled.
-const healthPoll = 2 * time.Second
+// DefaultHealthPoll is how often a task with container health checks is
+// polled unless Config.HealthPoll says otherwise.
+const DefaultHealthPoll = 2 * time.Second
 
 // runner drives one task from its placement to STOPPED.
 type runner struct {
@@ -220,7 +221,7 @@ func (r *runner) follow(ctx context.Context) {
 	}
 	var poll <-chan time.Time
 	if checks {
-		t := time.NewTicker(healthPoll)
+		t := time.NewTicker(r.a.cfg.HealthPoll)
 		defer t.Stop()
 		poll = t.C
 	}
