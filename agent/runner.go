@@ -82,6 +82,12 @@ func newRunner(a *Agent, p *store.Placements, t *store.Task, adopt []recovered) 
 	return r
 }
 
+// adopts reports whether the runner takes over recovered containers (and
+// so removes them itself): it has some, and a driver for its definition.
+func (r *runner) adopts() bool {
+	return len(r.adopt) > 0 && r.td != nil && r.a.cfg.Drivers[r.td.EffectiveDriver()] != nil
+}
+
 // stop asks the runner to drain and stop the task (once).
 func (r *runner) stop(reason string) {
 	r.stopOnce.Do(func() { r.stopCh <- reason })
