@@ -513,3 +513,133 @@ func TestStoppedBeforeStart(t *testing.T) {
 		t.Errorf("the driver started %d tasks, want none", n)
 	}
 }
+
+// A task the store forgets while it runs (reaped, or moved) is drained and
+// stopped without reports: there is nothing left to report to.
+func TestForgottenTaskIsStopped(t *testing.T) {
+	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
+	h.drain.auto = true
+	h.start()
+	id, addr := h.running()
+
+	if _, err := h.st.CommitPlan(h.ctx, &store.Plan{Reap: []string{id}}); err != nil {
+		t.Fatalf("CommitPlan(reap) = %v", err)
+	}
+	h.eventually("the container to be removed", func() bool { return h.j.has("remove " + id + ".web") })
+	h.before("update web "+addr+" draining", "drain web "+addr)
+	h.before("drain web "+addr, "stop "+id+".web")
+	h.before("stop "+id+".web", "deregister web "+addr)
+	h.eventually("the agent to forget the task", func() bool { return len(h.a.Tasks()) == 0 })
+}
+
+// Ending the agent in the middle of a drain leaves the task to the driver's
+// Close: the agent neither stops nor deregisters it, and Run returns.
+func TestRunEndsDuringADrain(t *testing.T) {
+	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
+	h.start()
+	id, addr := h.running()
+	h.stopTask(id, "Scaling activity")
+	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+
+	h.cancel()
+	select {
+	case err := <-h.done:
+		h.done <- err // for the cleanup
+	case <-h.ctx.Done():
+		t.Fatal("Run() did not return after its context ended")
+	}
+	if h.j.has("stop "+id+".web") || h.j.has("deregister web "+addr) || h.j.has("remove "+id+".web") {
+		t.Errorf("the task was stopped as the agent ended; journal:\n\t%s", strings.Join(h.j.all(), "\n\t"))
+	}
+}
+
+// A task that exits while it drains is stopped at once: no node can have
+// anything in flight to it any more.
+func TestExitWhileDraining(t *testing.T) {
+	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
+	h.start()
+	id, addr := h.running()
+	h.stopTask(id, "Scaling activity")
+	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+
+	h.drv.exit(id+".web", 0)
+	got := h.waitStatus(id, store.TaskStopped)
+	if got.Failed || got.StoppedReason != "Scaling activity" {
+		t.Errorf("stopped task: failed %v, reason %q; want not failed with the plan's reason", got.Failed, got.StoppedReason)
+	}
+	h.before("deregister web "+addr, "status "+id+" STOPPED")
+}
+
+// Reports that fail are retried until they land.
+func TestReportsAreRetried(t *testing.T) {
+	h := newHarness(t, groupWeb(60), taskDefWeb, serviceWeb)
+	h.src.failReports = 3
+	h.start()
+	id, _ := h.running()
+	if got, want := h.src.statuses(id), []string{store.TaskPending, store.TaskActivating, store.TaskRunning}; !reflect.DeepEqual(got, want) {
+		t.Errorf("reported statuses = %v, want %v", got, want)
+	}
+	if !h.j.has("status " + id + " PENDING: failed") {
+		t.Errorf("no report failed; journal:\n\t%s", strings.Join(h.j.all(), "\n\t"))
+	}
+}
+
+const groupAdmin = `
+kind: TargetGroup
+name: admin
+deregistrationDelaySeconds: 300
+`
+
+const taskDefTwoPorts = `
+kind: TaskDefinition
+family: web
+driver: process
+containerDefinitions:
+  - name: web
+    memory: 64
+    command: ["gantry", "echo-server"]
+    portMappings: [{containerPort: 8080}, {containerPort: 9090}]
+`
+
+const serviceTwoGroups = `
+kind: Service
+serviceName: web
+taskDefinition: web
+desiredCount: 1
+loadBalancers:
+  - {targetGroup: web, containerName: web, containerPort: 8080}
+  - {targetGroup: admin, containerName: web, containerPort: 9090}
+`
+
+// A service with two load balancers registers the task in both groups and
+// stops it only once both are drained.
+func TestTwoTargetGroups(t *testing.T) {
+	h := newHarness(t, groupWeb(300), groupAdmin, taskDefTwoPorts, serviceTwoGroups)
+	h.start()
+	id := h.place("web", "web:1", node)
+	h.waitStatus(id, store.TaskRunning)
+	ports := map[int]int{}
+	for _, b := range h.task(id).HostPorts {
+		ports[b.ContainerPort] = b.HostPort
+	}
+	web, admin := fmt.Sprintf("%s:%d", hostAddr, ports[8080]), fmt.Sprintf("%s:%d", hostAddr, ports[9090])
+	if _, ok := h.reg.get("web", web); !ok {
+		t.Errorf("no registration web %s", web)
+	}
+	if _, ok := h.reg.get("admin", admin); !ok {
+		t.Errorf("no registration admin %s", admin)
+	}
+
+	h.stopTask(id, "Scaling activity")
+	h.eventually("both drains to be asked", func() bool { return h.j.has("drain web "+web) && h.j.has("drain admin "+admin) })
+	if h.j.has("stop " + id + ".web") {
+		t.Fatal("the task was stopped before its drains were acknowledged")
+	}
+	h.drain.let()
+	h.waitStatus(id, store.TaskStopped)
+	h.before("update admin "+admin+" draining", "stop "+id+".web")
+	h.before("stop "+id+".web", "deregister admin "+admin)
+	if n := h.reg.count(); n != 0 {
+		t.Errorf("%d registrations left, want none", n)
+	}
+}

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -59,6 +60,9 @@ type memSource struct {
 
 	mu      sync.Mutex
 	reports map[string][]store.TaskStatus
+	// failReports is how many reports fail (with a transient error) before
+	// they reach the store.
+	failReports int
 }
 
 var _ agent.Source = (*memSource)(nil)
@@ -93,10 +97,23 @@ func (s *memSource) UpdateTaskStatus(ctx context.Context, id string, st store.Ta
 	if s.reports == nil {
 		s.reports = map[string][]store.TaskStatus{}
 	}
-	s.reports[id] = append(s.reports[id], st)
+	fail := s.failReports > 0
+	if fail {
+		s.failReports--
+	} else {
+		s.reports[id] = append(s.reports[id], st)
+	}
 	s.mu.Unlock()
+	if fail {
+		s.j.add("status %s %s: failed", id, st.LastStatus)
+		return errors.New("leader unreachable")
+	}
 	s.j.add("status %s %s", id, st.LastStatus)
-	return s.st.UpdateTaskStatus(ctx, id, st)
+	err := s.st.UpdateTaskStatus(ctx, id, st)
+	if err != nil {
+		s.j.add("status %s %s: %v", id, st.LastStatus, err)
+	}
+	return err
 }
 
 // statuses returns the LastStatus of every report for the task, in order.
