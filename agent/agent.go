@@ -55,6 +55,9 @@ type Config struct {
 	HostAddress string
 	// Retry is the pause after a failed watch or report. Default 500 ms.
 	Retry time.Duration
+	// HealthPoll is how often the container health of a task with
+	// container health checks is read from its driver. Default 2 s.
+	HealthPoll time.Duration
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -93,6 +96,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = 500 * time.Millisecond
+	}
+	if cfg.HealthPoll <= 0 {
+		cfg.HealthPoll = DefaultHealthPoll
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -134,7 +140,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		since = p.Index
 		a.reconcile(ctx, p, adopt, first)
 		if first {
-			a.removeStrays(ctx, p, adopt)
+			a.removeStrays(ctx, adopt)
 			adopt = nil
 			first = false
 		}
@@ -168,16 +174,19 @@ type recovered struct {
 	driver.Recovered
 }
 
-// removeStrays removes recovered containers that no live placement wants.
-func (a *Agent) removeStrays(ctx context.Context, p *store.Placements, adopt map[string][]recovered) {
-	wanted := map[string]bool{}
-	for _, t := range p.Tasks {
-		if t.DesiredStatus == store.TaskRunning && t.Live() {
-			wanted[t.ID] = true
-		}
+// removeStrays removes recovered containers that no runner adopted: a
+// task the store stopped or forgot. A task desired STOPPED that still runs
+// here is adopted and drained by its runner instead, so that its targets
+// are let go before it stops.
+func (a *Agent) removeStrays(ctx context.Context, adopt map[string][]recovered) {
+	a.mu.Lock()
+	adopted := map[string]bool{}
+	for id, r := range a.runners {
+		adopted[id] = r.adopts()
 	}
+	a.mu.Unlock()
 	for id, rs := range adopt {
-		if wanted[id] {
+		if adopted[id] {
 			continue
 		}
 		for _, r := range rs {
@@ -215,7 +224,11 @@ func (a *Agent) reconcile(ctx context.Context, p *store.Placements, adopt map[st
 			// Stopped before it started: nothing ran.
 			a.startRunner(ctx, p, t, nil, modeNeverStarted)
 		case t.LastStatus == store.TaskProvisioning || len(adopt[t.ID]) > 0:
-			a.startRunner(ctx, p, t, adopt[t.ID], modeRun)
+			r := a.startRunner(ctx, p, t, adopt[t.ID], modeRun)
+			if t.DesiredStatus != store.TaskRunning {
+				// Stopped while the agent was away: adopt it to drain it.
+				r.stop(t.StoppedReason)
+			}
 		case first || t.DesiredStatus != store.TaskRunning:
 			// The store says it runs here, but this agent never started it
 			// and the host has nothing of it: a previous run's task is lost.
@@ -241,7 +254,7 @@ const (
 	modeLost                // a previous run's task the host no longer has
 )
 
-func (a *Agent) startRunner(ctx context.Context, p *store.Placements, t *store.Task, adopt []recovered, mode int) {
+func (a *Agent) startRunner(ctx context.Context, p *store.Placements, t *store.Task, adopt []recovered, mode int) *runner {
 	r := newRunner(a, p, t, adopt)
 	a.runners[t.ID] = r
 	a.wg.Add(1)
@@ -258,6 +271,7 @@ func (a *Agent) startRunner(ctx context.Context, p *store.Placements, t *store.T
 			r.run(ctx)
 		}
 	}()
+	return r
 }
 
 // Tasks reports the IDs of the tasks the agent currently drives, sorted.

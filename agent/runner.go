@@ -28,8 +28,9 @@ const (
 // known (ALB's default).
 const DefaultDeregistrationDelay = 300 * time.Second
 
-// healthPoll is how often a task with container health checks is polled.
-const healthPoll = 2 * time.Second
+// DefaultHealthPoll is how often a task with container health checks is
+// polled unless Config.HealthPoll says otherwise.
+const DefaultHealthPoll = 2 * time.Second
 
 // runner drives one task from its placement to STOPPED.
 type runner struct {
@@ -79,6 +80,12 @@ func newRunner(a *Agent, p *store.Placements, t *store.Task, adopt []recovered) 
 		}
 	}
 	return r
+}
+
+// adopts reports whether the runner takes over recovered containers (and
+// so removes them itself): it has some, and a driver for its definition.
+func (r *runner) adopts() bool {
+	return len(r.adopt) > 0 && r.td != nil && r.a.cfg.Drivers[r.td.EffectiveDriver()] != nil
 }
 
 // stop asks the runner to drain and stop the task (once).
@@ -220,7 +227,7 @@ func (r *runner) follow(ctx context.Context) {
 	}
 	var poll <-chan time.Time
 	if checks {
-		t := time.NewTicker(healthPoll)
+		t := time.NewTicker(r.a.cfg.HealthPoll)
 		defer t.Stop()
 		poll = t.C
 	}
