@@ -355,7 +355,11 @@ func updateTaskStatus(cur *State, id string, st TaskStatus) (*State, error) {
 	if taskOrder[st.LastStatus] >= taskOrder[t.LastStatus] {
 		c.LastStatus = st.LastStatus
 	}
-	c.Health = st.Health
+	// A lifecycle report without health keeps what the health reports said
+	// while the task runs; past RUNNING the target is gone, and so is its health.
+	if st.Health != "" || taskOrder[c.LastStatus] > taskOrder[TaskRunning] {
+		c.Health = st.Health
+	}
 	if st.HostPorts != nil {
 		c.HostPorts = st.HostPorts
 	}

@@ -205,7 +205,8 @@ type TaskStatus struct {
 	// LastStatus is the task's lifecycle status; required. A task never
 	// moves back in the lifecycle: an older status is ignored.
 	LastStatus string `json:"lastStatus"`
-	// Health replaces the task's target health.
+	// Health replaces the task's target health when set; empty keeps it up
+	// to RUNNING and clears it once the task is past RUNNING.
 	Health string `json:"health,omitempty"`
 	// HostPorts, when not nil, replace the task's port bindings.
 	HostPorts []PortBinding `json:"hostPorts,omitempty"`

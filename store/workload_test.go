@@ -180,6 +180,7 @@ func runPlanScenario(t *testing.T, s Store) *State {
 	}{
 		{ids[0], TaskStatus{LastStatus: TaskRunning, Health: "healthy", HostPorts: []PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: 31000, Protocol: "tcp"}}, At: t0.Add(time.Second)}, nil},
 		{ids[0], TaskStatus{LastStatus: TaskPending, Health: "healthy", At: t0.Add(2 * time.Second)}, nil}, // older: kept RUNNING
+		{ids[0], TaskStatus{LastStatus: TaskRunning, At: t0.Add(3 * time.Second)}, nil}, // no health: kept healthy
 		{ids[1], TaskStatus{LastStatus: TaskRunning, At: t0.Add(time.Second)}, nil},
 		{ids[1], TaskStatus{LastStatus: "BOGUS", At: t0}, ErrInvalid},
 		{"nope", TaskStatus{LastStatus: TaskRunning, At: t0}, ErrNotFound},
@@ -189,8 +190,14 @@ func runPlanScenario(t *testing.T, s Store) *State {
 			t.Errorf("UpdateTaskStatus(%s, %s) = %v, want %v", r.id, r.st.LastStatus, err, r.want)
 		}
 	}
-	if task := s.Snapshot().Tasks[ids[0]]; task.LastStatus != TaskRunning || !task.StartedAt.Equal(t0.Add(time.Second)) || task.HostPorts[0].HostPort != 31000 {
+	if task := s.Snapshot().Tasks[ids[0]]; task.LastStatus != TaskRunning || !task.StartedAt.Equal(t0.Add(time.Second)) || task.HostPorts[0].HostPort != 31000 || task.Health != "healthy" {
 		t.Errorf("task 0 after reports = %+v", task)
+	}
+	if err := s.UpdateTaskStatus(ctx(t), ids[0], TaskStatus{LastStatus: TaskDeactivating, At: t0.Add(4 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if task := s.Snapshot().Tasks[ids[0]]; task.LastStatus != TaskDeactivating || task.Health != "" {
+		t.Errorf("task 0 past RUNNING = %+v, want its health cleared", task)
 	}
 	// Deleting the service drains it: desired 0, its tasks stay.
 	if err := s.Delete(ctx(t), "services", "web"); err != nil {
