@@ -289,6 +289,16 @@ func TestClusterNodeLossReschedules(t *testing.T) {
 			survivors := slices.Delete(slices.Clone(nodes), victim, victim+1)
 			t.Logf("raft leader %s; killing %s", nodes[leader].node, dead.node)
 
+			// A load through a survivor across the loss, for the log only.
+			// Until gossip declares the node dead (about a second with the
+			// test profile) its tasks stay targets, and a killed
+			// container's address may drop SYNs silently: a request sent
+			// there waits for the group's connect timeout (10 s by
+			// default) before its retry on another target, and the load's
+			// own 10 s timeout can fire first (seen: 4 timeouts in 1 run
+			// of 9, none in the others).
+			l := startLoad(t, survivors[0].listener(), "/", 4)
+			l.waitRequests(t, 100)
 			killed := time.Now()
 			docker(t, "kill", dead.name)
 			var on []string
@@ -308,6 +318,8 @@ func TestClusterNodeLossReschedules(t *testing.T) {
 			eventually(t, 30*time.Second, "three live task servers answer through "+survivors[1].node, func() bool {
 				return distinctServers(survivors[1].listener(), 9, 3, dead.hostname)
 			})
+			l.stop()
+			t.Logf("load through %s across the loss: %s", survivors[0].node, l.summary())
 			ts, err := schedTasks(survivors[1])
 			if err != nil {
 				t.Fatal(err)
