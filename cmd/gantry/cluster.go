@@ -148,10 +148,21 @@ func clusterNodes(c *discovery.Cluster) func() []apiserver.Node {
 // health verdict; this node checks its own.
 func discoveredTargets(c *discovery.Cluster, self string) map[string][]balancer.DiscoveredTarget {
 	out := map[string][]balancer.DiscoveredTarget{}
+	suspect := map[string]bool{}
+	for _, m := range c.Members() {
+		suspect[m.Name] = m.State == discovery.MemberSuspect
+	}
 	for group, regs := range c.Snapshot() {
 		for _, r := range regs {
 			if r.State != discovery.StateRegistered {
 				continue // draining or deregistered: the balancer drains what it no longer gets
+			}
+			if suspect[r.Node] && r.Node != self {
+				// The owner stopped answering gossip: until it is back or
+				// declared dead, its targets take no new requests (a dead
+				// host may drop connection attempts for the whole connect
+				// timeout), yet nothing drains or forgets them.
+				r.Health, r.Reason = discovery.HealthUnhealthy, "Target.Timeout"
 			}
 			out[group] = append(out[group], balancer.DiscoveredTarget{
 				Target: spec.Target{Address: r.Address, Weight: r.Weight},

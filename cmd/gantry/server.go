@@ -481,17 +481,20 @@ func (r *reconciler) run(ctx context.Context) error {
 }
 
 // runGossip re-syncs the data plane whenever the cluster's registrations
-// change (coalesced).
+// or its members' states change (coalesced).
 func (r *reconciler) runGossip(ctx context.Context) error {
 	changed, cancel := r.cluster.WatchTargets()
 	defer cancel()
+	members, cancelMembers := r.cluster.WatchMembers()
+	defer cancelMembers()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-			_ = r.sync(r.st.Snapshot())
+		case <-members:
 		}
+		_ = r.sync(r.st.Snapshot())
 	}
 }
 
