@@ -103,6 +103,10 @@ func quickstart(t *testing.T, oldNew ...string) (doc, listen string) {
 // that a stop that went wrong shows quickly.
 var fastStop = []string{"stopTimeout: 10", "stopTimeout: 2"}
 
+// slowPath asks an echo server to answer after 300 ms (answering 503 if it
+// is told to stop meanwhile).
+const slowPath = "/slow?ms=300"
+
 // servedBy sums the load's 2xx answers from the tasks at addrs (an echo
 // server names itself hostname:port).
 func servedBy(l *load, rows []taskRow) int {
@@ -213,7 +217,11 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	old := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
 
 	l := startLoad(t, listen, "/", 32)
+	// Requests in flight when a task's drain begins: the task must not get
+	// its SIGTERM (which makes /slow answer 503) before they end.
+	slow := startLoad(t, listen, slowPath, 8)
 	l.waitRequests(t, 500)
+	slow.waitRequests(t, 8)
 	before := l.requests.Load()
 	start := time.Now()
 	v2 := rewrite(t, doc, "stopTimeout: 2\n", "stopTimeout: 2\n    environment: [{name: ECHO_REVISION, value: \"2\"}]\n")
@@ -230,10 +238,12 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	// Some more on the new tasks alone.
 	l.waitRequests(t, l.requests.Load()+500)
 	l.stop()
+	slow.stop()
 
 	t.Logf("rollout to echo:2 took %v with %d requests through the listener meanwhile", rollout.Round(time.Millisecond), during)
 	logDrains(t, n)
 	l.expectClean(t)
+	slow.expectClean(t)
 	if o, u := servedBy(l, old), servedBy(l, updated); o == 0 || u == 0 {
 		t.Errorf("answers from revision 1 tasks = %d, from revision 2 tasks = %d, want both: %s", o, u, l.summary())
 	}
@@ -254,7 +264,9 @@ func TestScaleInUnderLoad(t *testing.T) {
 	three := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
 
 	l := startLoad(t, listen, "/", 32)
+	slow := startLoad(t, listen, slowPath, 8)
 	l.waitRequests(t, 500)
+	slow.waitRequests(t, 8)
 	before := l.requests.Load()
 	start := time.Now()
 	mustCLI(t, n, "apply", "-f", writeFile(t, dir, "one.yaml", rewrite(t, doc, "desiredCount: 3", "desiredCount: 1")))
@@ -263,10 +275,12 @@ func TestScaleInUnderLoad(t *testing.T) {
 	during := l.requests.Load() - before
 	l.waitRequests(t, l.requests.Load()+500)
 	l.stop()
+	slow.stop()
 
 	t.Logf("scale from 3 to 1 took %v with %d requests through the listener meanwhile", scale.Round(time.Millisecond), during)
 	logDrains(t, n)
 	l.expectClean(t)
+	slow.expectClean(t)
 	if !slices.ContainsFunc(three, func(r taskRow) bool { return r.ID == one[0].ID }) {
 		t.Errorf("the task left running (%s) is not one of the three before", one[0].ID)
 	}
