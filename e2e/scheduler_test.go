@@ -303,3 +303,99 @@ func deploymentCompleted(describe, id string) bool {
 	}
 	return false
 }
+
+// TestDevRestartStartsItsOwnTasks: a --dev node without --data-dir starts
+// from an empty store each time, while the Docker driver leaves its
+// containers running for the next run to adopt. The restarted node's tasks
+// must run its own task definition, not a container of the run before
+// that happens to carry the same task ID.
+func TestDevRestartStartsItsOwnTasks(t *testing.T) {
+	image := gantryImage(t)
+	nodeName := "e2e-restart-" + randomName()
+	t.Cleanup(func() {
+		ids, _ := dockerCmd("ps", "-aq", "--filter", "label=gantry.node="+nodeName)
+		for _, id := range strings.Fields(ids) {
+			_, _ = dockerCmd("rm", "-f", id)
+		}
+	})
+	doc := func(name string) (string, string) {
+		listen := freeAddr(t)
+		return render(`kind: TaskDefinition
+family: echo
+driver: docker
+containerDefinitions:
+  - name: web
+    image: $IMAGE
+    command: [echo-server, --addr, ":8080", --name, $NAME]
+    cpu: 128
+    memory: 64
+    stopTimeout: 2
+    portMappings: [{containerPort: 8080}]
+---
+kind: Service
+serviceName: echo
+taskDefinition: echo
+desiredCount: 1
+loadBalancers: [{targetGroup: web, containerName: web, containerPort: 8080}]
+---
+kind: TargetGroup
+name: web
+healthCheck: {path: /health, intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2}
+deregistrationDelaySeconds: 5
+---
+kind: Listener
+name: public
+address: 127.0.0.1
+port: $PORT
+protocol: HTTP
+defaultAction: {forward: {targetGroup: web}}
+`, map[string]string{"IMAGE": image, "NAME": name, "PORT": port(t, listen)}), listen
+	}
+	dir := t.TempDir()
+	// run starts a node with the document for name, checks that the
+	// echo server of that name answers, and returns the node and its task.
+	run := func(name string, flags ...string) (*node, taskRow) {
+		d, listen := doc(name)
+		flags = append([]string{"--node-name", nodeName, "--driver", "docker", "--docker=false"}, flags...)
+		n := startNode(t, []string{writeFile(t, dir, name+".yaml", d)}, flags...)
+		rows := n.waitSteady(t, 60*time.Second, "echo:1", "web", 1)
+		eventually(t, 10*time.Second, "an answer through the listener", func() bool {
+			r, err := do(http.MethodGet, "http://"+listen+"/", "", nil)
+			return err == nil && r.status == http.StatusOK
+		})
+		if r := get(t, "http://"+listen+"/"); r.server() != name {
+			t.Errorf("run %s: answered by %q, want the echo server %q its task definition runs (task %s)", name, r.server(), name, rows[0].ID)
+		}
+		return n, rows[0]
+	}
+	stop := func(n *node) {
+		n.signal(t, syscall.SIGTERM)
+		if code := n.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("gantry server exited %d after SIGTERM", code)
+		}
+	}
+	containerOf := func(task taskRow) string {
+		return docker(t, "ps", "-q", "--no-trunc", "--filter", "label=gantry.node="+nodeName, "--filter", "label=gantry.task="+task.ID+".web")
+	}
+
+	n, first := run("first")
+	stop(n)
+	n, second := run("second")
+	t.Logf("task of the first run %s, of the second %s", first.ID, second.ID)
+	stop(n)
+
+	// With --data-dir the store survives, and so does the task: the next
+	// run adopts its container.
+	data := t.TempDir()
+	n, third := run("third", "--data-dir", data)
+	c := containerOf(third)
+	if c == "" {
+		t.Fatalf("no container is labelled gantry.task=%s.web", third.ID)
+	}
+	stop(n)
+	_, again := run("third", "--data-dir", data)
+	if again.ID != third.ID || containerOf(again) != c {
+		t.Errorf("after a restart with the same --data-dir, task %s in container %q, want task %s adopted in its container %q",
+			again.ID, containerOf(again), third.ID, c)
+	}
+}
