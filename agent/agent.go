@@ -138,6 +138,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		since = p.Index
+		if first {
+			a.removeForeign(ctx, p, adopt)
+		}
 		a.reconcile(ctx, p, adopt, first)
 		if first {
 			a.removeStrays(ctx, adopt)
@@ -195,6 +198,27 @@ func (a *Agent) removeStrays(ctx context.Context, adopt map[string][]recovered) 
 				a.log.Warn("removing stray task", "id", r.ID, "err", err)
 			}
 		}
+	}
+}
+
+// removeForeign removes, and forgets, recovered containers that carry the
+// ID of a task still PROVISIONING: this agent reports PENDING before it
+// starts anything, so they were never started for that task. They are a
+// previous store's (task IDs derive from the store's commit index, so a
+// --dev node without --data-dir issues the same IDs again on each run), and
+// adopting them would run that store's task definition under this one's.
+func (a *Agent) removeForeign(ctx context.Context, p *store.Placements, adopt map[string][]recovered) {
+	for _, t := range p.Tasks {
+		if t.Node != a.cfg.Node || t.LastStatus != store.TaskProvisioning {
+			continue
+		}
+		for _, r := range adopt[t.ID] {
+			a.log.Info("removing a container of a previous store that carries a new task's ID", "task", t.ID, "driver", r.driver, "id", r.ID)
+			if err := a.cfg.Drivers[r.driver].Remove(ctx, r.ID); err != nil {
+				a.log.Warn("removing a foreign container", "id", r.ID, "err", err)
+			}
+		}
+		delete(adopt, t.ID)
 	}
 }
 

@@ -66,9 +66,12 @@ pids+=($!)
 wait_for "$GANTRY_API/healthz"
 wait_for "$LB_URL/health"
 # A target takes traffic once its first health check passes; the other stays
-# "initial" until then. Wait (at most 10 s) until neither is initial.
+# "initial" until then. Wait (at most 10 s) until neither is initial. The
+# table is read whole first: piped into grep -q under pipefail, a gantry
+# still writing when grep has found "initial" dies of SIGPIPE, and the
+# failed pipeline read as "none initial".
 for _ in $(seq 100); do
-	if ! "$GANTRY" get targets web | grep -qw initial; then
+	if targets="$("$GANTRY" get targets web 2>/dev/null)" && ! grep -qw initial <<<"$targets"; then
 		break
 	fi
 	sleep 0.1

@@ -73,6 +73,10 @@ func openDrivers(ctx context.Context, f serverFlags, names []string, hostIP stri
 			if f.dataDir != "" {
 				dir = filepath.Join(f.dataDir, "tasks")
 			} else {
+				// A FROM scratch image (the Dockerfiles' `server --dev`)
+				// has no /tmp: make the system's temporary directory when
+				// it is missing rather than fail the node's start.
+				_ = os.MkdirAll(os.TempDir(), 0o1777)
 				tmp, err := os.MkdirTemp("", "gantry-tasks-")
 				if err != nil {
 					closeAll()
