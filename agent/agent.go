@@ -55,6 +55,12 @@ type Config struct {
 	HostAddress string
 	// Retry is the pause after a failed watch or report. Default 500 ms.
 	Retry time.Duration
+	// ListenTimeout, when positive, makes the agent wait (at most this long)
+	// until each load-balanced port of a started task accepts connections
+	// before registering it, so that the target's first health check finds
+	// it listening instead of failing and waiting a whole interval. Zero
+	// registers at once.
+	ListenTimeout time.Duration
 	// HealthPoll is how often the container health of a task with
 	// container health checks is read from its driver. Default 2 s.
 	HealthPoll time.Duration

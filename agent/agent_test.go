@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,6 +92,10 @@ type harness struct {
 
 	cancel context.CancelFunc
 	done   chan error
+
+	// host and listenTimeout override hostAddr and leave ListenTimeout off.
+	host          string
+	listenTimeout time.Duration
 }
 
 func newHarness(t *testing.T, docs ...string) *harness {
@@ -116,9 +121,13 @@ func newHarness(t *testing.T, docs ...string) *harness {
 // start runs the agent until the test ends.
 func (h *harness) start() {
 	h.t.Helper()
+	host := hostAddr
+	if h.host != "" {
+		host = h.host
+	}
 	a, err := agent.New(agent.Config{
 		Node: node, Source: h.src, Drivers: map[string]driver.Driver{"process": h.drv},
-		Registrar: h.reg, Drain: h.drain, HostAddress: hostAddr,
+		Registrar: h.reg, Drain: h.drain, HostAddress: host, ListenTimeout: h.listenTimeout,
 		Retry: 10 * time.Millisecond, HealthPoll: 5 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -641,5 +650,35 @@ func TestTwoTargetGroups(t *testing.T) {
 	h.before("stop "+id+".web", "deregister admin "+admin)
 	if n := h.reg.count(); n != 0 {
 		t.Errorf("%d registrations left, want none", n)
+	}
+}
+
+// With ListenTimeout the target is registered only once the task's port
+// accepts connections, so its first health check finds it listening.
+func TestRegistersOnceListening(t *testing.T) {
+	h := newHarness(t, groupWeb(60), taskDefWeb, serviceWeb)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	h.drv.nextPort = port - 1 // the task's host port, nothing listening yet
+	h.host, h.listenTimeout = "127.0.0.1", 10*time.Second
+	h.start()
+	id := h.place("web", "web:1", node)
+	h.waitStatus(id, store.TaskActivating)
+	if n := h.reg.count(); n != 0 {
+		t.Fatalf("%d registrations while nothing listens on the task's port, want none", n)
+	}
+	l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port %d was taken meanwhile: %v", port, err)
+	}
+	defer l.Close()
+	h.waitStatus(id, store.TaskRunning)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if _, ok := h.reg.get("web", addr); !ok {
+		t.Errorf("no registration of %s once it listens", addr)
 	}
 }

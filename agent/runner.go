@@ -146,6 +146,7 @@ func (r *runner) run(ctx context.Context) {
 		}
 	}
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskActivating, HostPorts: r.hostPorts()})
+	r.waitListening(ctx)
 	r.register()
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskRunning})
 	r.log.Info("task running", "host_ports", r.hostPorts())
@@ -385,6 +386,43 @@ func (r *runner) hostPorts() []store.PortBinding {
 		}
 	}
 	return out
+}
+
+// waitListening waits, up to Config.ListenTimeout, until every port the
+// service balances accepts a connection on HostAddress.
+func (r *runner) waitListening(ctx context.Context) {
+	if r.a.cfg.ListenTimeout <= 0 || r.svc == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.a.cfg.ListenTimeout)
+	defer cancel()
+	var d net.Dialer
+	for _, lb := range r.svc.Spec.LoadBalancers {
+		port := r.hostPort(lb.ContainerName, lb.ContainerPort)
+		if port == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(r.a.cfg.HostAddress, strconv.Itoa(port))
+		for wctx.Err() == nil && !r.stopRequested() {
+			cctx, ccancel := context.WithTimeout(wctx, time.Second)
+			c, err := d.DialContext(cctx, "tcp", addr)
+			ccancel()
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			sleep(wctx, 50*time.Millisecond)
+		}
+	}
+}
+
+func (r *runner) hostPort(container string, containerPort int) int {
+	for _, c := range r.containers {
+		if c.def.Name == container {
+			return c.status.HostPorts[containerPort]
+		}
+	}
+	return 0
 }
 
 // register publishes one target per load balancer of the service.

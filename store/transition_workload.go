@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -194,11 +195,14 @@ func (s *State) servicesUsing(group string) []string {
 	return out
 }
 
-// taskID derives a task's ID from the version of the commit that creates it
-// and its index in the plan: deterministic on every replica, unique in the
-// store, 32 hex digits like ECS's.
-func taskID(version uint64, i int) string {
-	sum := sha256.Sum256([]byte(strconv.FormatUint(version, 10) + "/" + strconv.Itoa(i)))
+// taskID derives a task's ID from the version of the commit that creates it,
+// its index in the plan and the plan's time: deterministic on every replica
+// (the plan is in the log), unique in the store, and different in another
+// store that reaches the same version (a fresh --dev node), so that a
+// container left by an earlier run is never taken for a new task's. 32 hex
+// digits like ECS's.
+func taskID(version uint64, i int, at time.Time) string {
+	sum := sha256.Sum256([]byte(strconv.FormatUint(version, 10) + "/" + strconv.Itoa(i) + "/" + strconv.FormatInt(at.UnixNano(), 10)))
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -243,7 +247,7 @@ func commitPlan(cur *State, p *Plan) (*State, []Result, error) {
 		if svc := next.Services[pl.Service]; svc == nil || svc.Status == ServiceDraining || next.Revision(pl.TaskDefinition) == nil {
 			continue
 		}
-		id := taskID(next.Version, i)
+		id := taskID(next.Version, i, p.Now)
 		next.Tasks[id] = &Task{
 			ID: id, Service: pl.Service, TaskDefinition: pl.TaskDefinition, Deployment: pl.Deployment, Node: pl.Node,
 			DesiredStatus: TaskRunning, LastStatus: TaskProvisioning, CreatedAt: p.Now,

@@ -272,7 +272,7 @@ func newAgent(f serverFlags, drivers map[string]driver.Driver, st store.Store, r
 	ag, err := agent.New(agent.Config{
 		Node: f.nodeName, Source: src, Drivers: drivers, Registrar: cluster,
 		Drain:       &fleetDrain{self: f.nodeName, cluster: cluster, bal: bal, poll: 100 * time.Millisecond},
-		HostAddress: hostIP, Logger: log,
+		HostAddress: hostIP, Logger: log, ListenTimeout: 10 * time.Second,
 	})
 	return ag, src, err
 }
