@@ -180,7 +180,7 @@ func runPlanScenario(t *testing.T, s Store) *State {
 	}{
 		{ids[0], TaskStatus{LastStatus: TaskRunning, Health: "healthy", HostPorts: []PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: 31000, Protocol: "tcp"}}, At: t0.Add(time.Second)}, nil},
 		{ids[0], TaskStatus{LastStatus: TaskPending, Health: "healthy", At: t0.Add(2 * time.Second)}, nil}, // older: kept RUNNING
-		{ids[0], TaskStatus{LastStatus: TaskRunning, At: t0.Add(3 * time.Second)}, nil}, // no health: kept healthy
+		{ids[0], TaskStatus{LastStatus: TaskRunning, At: t0.Add(3 * time.Second)}, nil},                    // no health: kept healthy
 		{ids[1], TaskStatus{LastStatus: TaskRunning, At: t0.Add(time.Second)}, nil},
 		{ids[1], TaskStatus{LastStatus: "BOGUS", At: t0}, ErrInvalid},
 		{"nope", TaskStatus{LastStatus: TaskRunning, At: t0}, ErrNotFound},
