@@ -55,6 +55,8 @@ type Node struct {
 	MemoryMiB int64 `json:"memoryMiB,omitempty"`
 	// Attributes are placement attributes (--attr).
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Drivers are the task drivers the node's agent offers (--driver).
+	Drivers []string `json:"drivers,omitempty"`
 	// Since is when the node entered its state, when known.
 	Since *time.Time `json:"since,omitempty"`
 	// Draining is set while an operator drains the node (gantry node

@@ -132,6 +132,7 @@ func clusterNodes(c *discovery.Cluster) func() []apiserver.Node {
 				CPU:           m.Meta.CPU,
 				MemoryMiB:     m.Meta.MemoryMiB,
 				Attributes:    m.Meta.Attributes,
+				Drivers:       m.Meta.Drivers,
 			}
 			if !since.IsZero() {
 				n.Since = &since

@@ -153,7 +153,7 @@ func printItems(w io.Writer, output, kind string, items []json.RawMessage, singl
 			return writeYAML(w, items)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tAPI\tGOSSIP\tROLES\tCPU\tMEMORY\tATTRIBUTES")
+		fmt.Fprintln(tw, "NAME\tSTATE\tAPI\tGOSSIP\tROLES\tDRIVERS\tCPU\tMEMORY\tATTRIBUTES")
 		for _, n := range ns {
 			attrs := make([]string, 0, len(n.Attributes))
 			for k, v := range n.Attributes {
@@ -164,8 +164,8 @@ func printItems(w io.Writer, output, kind string, items []json.RawMessage, singl
 			if n.Draining {
 				state += " (draining)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, state, n.Address, dash(n.GossipAddress),
-				strings.Join(n.Roles, ","), dash(itoa(n.CPU)), dash(itoa(n.MemoryMiB)), dash(strings.Join(attrs, ",")))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, state, n.Address, dash(n.GossipAddress),
+				strings.Join(n.Roles, ","), dash(strings.Join(n.Drivers, ",")), dash(itoa(n.CPU)), dash(itoa(n.MemoryMiB)), dash(strings.Join(attrs, ",")))
 		}
 		return tw.Flush()
 	case store.KindServices, store.KindTasks, store.KindTaskDefinitions:
