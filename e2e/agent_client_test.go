@@ -27,7 +27,7 @@ func TestClientNodeRunsTasks(t *testing.T) {
 			t.Fatalf("client node exited: %s", client.out.tail(4<<10))
 		}
 		out := mustCLI(t, srv, "get", "nodes").stdout
-		return strings.Contains(out, "worker-1") && strings.Count(out, "alive") == 2
+		return strings.Contains(out, "worker-1") && strings.Count(out, "alive") == 2 && strings.Count(out, " process ") == 2
 	})
 
 	listen := freeAddr(t)
