@@ -295,7 +295,10 @@ func (a *Agent) startRunner(ctx context.Context, p *store.Placements, t *store.T
 		case modeNeverStarted:
 			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped})
 		case modeLost:
-			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped, Failed: t.DesiredStatus == store.TaskRunning,
+			// Not the task's failure: it is replaced without counting
+			// against its deployment (no launch back-off, no breaker).
+			r.log.Warn("task lost with the previous run of the agent")
+			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped,
 				StoppedReason: "Task lost: the agent restarted and the host no longer runs it"})
 		default:
 			r.run(ctx)

@@ -399,3 +399,35 @@ defaultAction: {forward: {targetGroup: web}}
 			again.ID, containerOf(again), third.ID, c)
 	}
 }
+
+// TestDevRestartReplacesLostProcessTasks: processes die with their node, so
+// a --dev node restarted on the same --data-dir finds its former tasks gone,
+// reports them lost and runs new ones at once: a lost task is not the
+// task's failure and does not slow its replacement down.
+func TestDevRestartReplacesLostProcessTasks(t *testing.T) {
+	dir := t.TempDir()
+	doc, listen := quickstart(t, fastStop...)
+	file := writeFile(t, t.TempDir(), "quickstart.yaml", doc)
+	n := startNode(t, []string{file}, "--docker=false", "--data-dir", dir)
+	before := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
+	n.proc.signal(t, syscall.SIGTERM)
+	if code := n.proc.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("gantry server exited with %d on SIGTERM:\n%s", code, n.proc.out.tail(4<<10))
+	}
+	start := time.Now()
+	n = startNode(t, nil, "--docker=false", "--data-dir", dir)
+	after := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
+	waitOK(t, "http://"+listen+"/", 10*time.Second)
+	t.Logf("restart: 3 new tasks serving %v after the node started again", time.Since(start).Round(time.Millisecond))
+	for _, a := range after {
+		for _, b := range before {
+			if a.ID == b.ID {
+				t.Errorf("task %s survived its node's restart; processes die with their node", a.ID)
+			}
+		}
+	}
+	events := mustCLI(t, n, "describe", "service", "echo").stdout
+	if strings.Contains(events, "unable to consistently start tasks") || strings.Contains(events, "failed: Task lost") {
+		t.Errorf("lost tasks counted as failures:\n%s", events)
+	}
+}
