@@ -5,7 +5,12 @@
 // client library, so the client does not skew the machine), echoes one frame
 // on each, lets them idle and reads the proxy's VmRSS before and after.
 //
-//	go run ./bench/wsidle --conns 10000 [--nginx]
+//	go run ./bench/wsidle --conns 10000 [--nginx] [--proxies K]
+//
+// With --proxies K the WebSockets are spread over K Gantry nodes on this
+// host (each a --dev server of its own), and the figure is their summed
+// VmRSS per WebSocket: a proxy spends two descriptors per WebSocket, so
+// under a hard open-file limit L one process holds at most about L/2.
 package main
 
 import (
@@ -31,15 +36,20 @@ func main() {
 	gantry := flag.String("gantry", "", "gantry binary (default: go build ./cmd/gantry into a temp dir)")
 	withNginx := flag.Bool("nginx", false, "also measure nginx (from PATH) as a WebSocket proxy")
 	settle := flag.Duration("settle", 3*time.Second, "wait after opening before reading VmRSS")
+	proxies := flag.Int("proxies", 1, "Gantry nodes to spread the WebSockets over (see the package comment)")
 	flag.Parse()
-	if err := run(*conns, *gantry, *withNginx, *settle); err != nil {
+	if *proxies < 1 {
+		fmt.Fprintln(os.Stderr, "wsidle: --proxies must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(*conns, *gantry, *withNginx, *settle, *proxies); err != nil {
 		fmt.Fprintln(os.Stderr, "wsidle:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, gantry string, withNginx bool, settle time.Duration) error {
-	raiseFileLimit(uint64(4*n + 4096))
+func run(n int, gantry string, withNginx bool, settle time.Duration, proxies int) error {
+	raiseFileLimit(uint64(4*n/proxies + 4096))
 	dir, err := os.MkdirTemp("", "wsidle-")
 	if err != nil {
 		return err
@@ -62,10 +72,13 @@ func run(n int, gantry string, withNginx bool, settle time.Duration) error {
 	}
 	defer stop(echo)
 
-	lbAddr := freeAddr()
-	_, port, _ := net.SplitHostPort(lbAddr)
-	cfg := filepath.Join(dir, "lb.yaml")
-	doc := fmt.Sprintf(`kind: TargetGroup
+	var pids []int
+	var addrs []string
+	for i := range proxies {
+		lbAddr := freeAddr()
+		_, port, _ := net.SplitHostPort(lbAddr)
+		cfg := filepath.Join(dir, fmt.Sprintf("lb%d.yaml", i))
+		doc := fmt.Sprintf(`kind: TargetGroup
 name: ws
 targets: [%q]
 healthCheck: {path: /health, intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2}
@@ -77,52 +90,82 @@ port: %s
 idleTimeoutSeconds: 600
 defaultAction: {forward: {targetGroup: ws}}
 `, echoAddr, port)
-	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
-		return err
+		if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+			return err
+		}
+		gp, err := start(dir, fmt.Sprintf("gantry%d", i), gantry, "server", "--dev", "-f", cfg, "--log-level", "warn",
+			"--node-name", fmt.Sprintf("ws%d", i), "--docker=false",
+			"--api-addr", freeAddr(), "--gossip-addr", freeAddr(), "--raft-addr", freeAddr())
+		if err != nil {
+			return err
+		}
+		defer stop(gp)
+		pids = append(pids, gp.Process.Pid)
+		addrs = append(addrs, lbAddr)
 	}
-	gp, err := start(dir, "gantry", gantry, "server", "--dev", "-f", cfg, "--log-level", "warn",
-		"--api-addr", freeAddr(), "--gossip-addr", freeAddr(), "--raft-addr", freeAddr())
-	if err != nil {
-		return err
+	name := "gantry"
+	if proxies > 1 {
+		name = fmt.Sprintf("gantry (%d nodes)", proxies)
 	}
-	err = measure("gantry", gp.Process.Pid, lbAddr, n, settle)
-	stop(gp)
+	err = measureMany(name, pids, addrs, n, settle)
 	if err != nil || !withNginx {
 		return err
 	}
 	ngAddr := freeAddr()
-	ng, err := startNginx(dir, ngAddr, echoAddr, n)
+	ng, err := startNginx(dir, ngAddr, echoAddr, n, proxies)
 	if err != nil {
 		return err
 	}
 	defer stop(ng)
-	return measure("nginx", ng.Process.Pid, ngAddr, n, settle)
+	name = "nginx"
+	if proxies > 1 {
+		name = fmt.Sprintf("nginx (%d workers)", proxies)
+	}
+	return measureMany(name, []int{ng.Process.Pid}, []string{ngAddr}, n, settle)
 }
 
-// measure waits for the proxy at addr to answer, reads the VmRSS of pid and
-// its children, holds n WebSockets and reads it again.
-func measure(name string, pid int, addr string, n int, settle time.Duration) error {
-	if err := waitHTTP(addr, 30*time.Second); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+// measureMany waits for the proxies at addrs to answer, reads the summed
+// VmRSS of pids and their children, holds n WebSockets spread evenly over
+// the proxies and reads it again.
+func measureMany(name string, pids []int, addrs []string, n int, settle time.Duration) error {
+	for _, addr := range addrs {
+		if err := waitHTTP(addr, 30*time.Second); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		// Warm up: a few WebSockets opened and closed, so pools and
+		// lazily built state are not counted per connection.
+		warm, err := openMany(addr, 200)
+		closeAll(warm)
+		if err != nil {
+			return fmt.Errorf("%s: warm-up: %w", name, err)
+		}
 	}
-	// Warm up: a few WebSockets opened and closed, so pools and lazily
-	// built state are not counted per connection.
-	warm, err := openMany(addr, 200)
-	closeAll(warm)
-	if err != nil {
-		return fmt.Errorf("%s: warm-up: %w", name, err)
+	rss := func() int64 {
+		var total int64
+		for _, pid := range pids {
+			total += treeRSS(pid)
+		}
+		return total
 	}
 	time.Sleep(settle)
-	before := treeRSS(pid)
+	before := rss()
 	start := time.Now()
-	cs, err := openMany(addr, n)
-	defer closeAll(cs)
-	if err != nil {
-		return fmt.Errorf("%s: after %d WebSockets: %w", name, len(cs), err)
+	var all []net.Conn
+	defer func() { closeAll(all) }()
+	for i, addr := range addrs {
+		share := n / len(addrs)
+		if i < n%len(addrs) {
+			share++
+		}
+		cs, err := openMany(addr, share)
+		all = append(all, cs...)
+		if err != nil {
+			return fmt.Errorf("%s: after %d WebSockets: %w", name, len(all), err)
+		}
 	}
 	opened := time.Since(start)
 	time.Sleep(settle)
-	after := treeRSS(pid)
+	after := rss()
 	per := float64(after-before) / float64(n)
 	fmt.Printf("%s: %d idle WebSockets opened in %v; VmRSS %.1f MiB -> %.1f MiB: %.0f bytes (%.1f KiB) per WebSocket\n",
 		name, n, opened.Round(time.Millisecond), mib(before), mib(after), per, per/1024)
@@ -324,13 +367,15 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-func startNginx(dir, addr, target string, n int) (*exec.Cmd, error) {
+// startNginx starts nginx with workers worker processes (listening with
+// reuseport, so the kernel spreads connections over them evenly).
+func startNginx(dir, addr, target string, n, workers int) (*exec.Cmd, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, errors.New("nginx: not on PATH")
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	doc := fmt.Sprintf(`worker_processes 1;
+	doc := fmt.Sprintf(`worker_processes %d;
 worker_rlimit_nofile %d;
 daemon off;
 pid %s/nginx.pid;
@@ -341,7 +386,7 @@ http {
     client_body_temp_path %s;
     proxy_temp_path %s;
     server {
-        listen %s;
+        listen %s reuseport;
         location / {
             proxy_pass http://%s;
             proxy_http_version 1.1;
@@ -351,7 +396,7 @@ http {
         }
     }
 }
-`, 4*n+4096, dir, dir, 2*n+1024, dir, dir, addr, target)
+`, workers, 4*n/workers+4096, dir, dir, 2*n/workers+1024, dir, dir, addr, target)
 	if err := os.WriteFile(conf, []byte(doc), 0o644); err != nil {
 		return nil, err
 	}
