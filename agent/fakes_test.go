@@ -270,8 +270,19 @@ func (d *fakeDriver) Recover(ctx context.Context) ([]driver.Recovered, error) {
 	return slices.Clone(d.recovered), nil
 }
 
+// Logs answers one line naming the task and stream, for the tasks the
+// driver knows (a removed task's logs are gone).
 func (d *fakeDriver) Logs(ctx context.Context, id string, stream driver.Stream) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader("")), nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tasks[id] == nil {
+		return nil, driver.ErrNotFound
+	}
+	return io.NopCloser(strings.NewReader(fakeLogLine(id, stream))), nil
+}
+
+func fakeLogLine(id string, stream driver.Stream) string {
+	return fmt.Sprintf("%s of %s\n", stream, id)
 }
 
 func (d *fakeDriver) Close(ctx context.Context) error { return nil }

@@ -303,3 +303,44 @@ func (c *Client) UpdateTaskStatus(ctx context.Context, id string, st store.TaskS
 	}
 	return c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/status", "application/json", bytes.NewReader(body), nil)
 }
+
+// TaskLogs copies the recent output of a task's container to w: container
+// "" is the task's first container, stream "" is stdout (or "stderr"). Any
+// node's API answers: it asks the task's node. A task or container without
+// output is an *APIError with StatusCode 404. ctx and the HTTPClient's
+// timeout bound the whole copy.
+func (c *Client) TaskLogs(ctx context.Context, taskID, container, stream string, w io.Writer) error {
+	q := url.Values{}
+	if container != "" {
+		q.Set("container", container)
+	}
+	if stream != "" {
+		q.Set("stream", stream)
+	}
+	path := "/v1/tasks/" + url.PathEscape(taskID) + "/logs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return fmt.Errorf("apiserver: client: %w", err)
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("apiserver: client: GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = fmt.Sprintf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(data)))
+		}
+		return &APIError{StatusCode: resp.StatusCode, Message: eb.Error}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("apiserver: client: GET %s: read logs: %w", path, err)
+	}
+	return nil
+}

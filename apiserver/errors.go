@@ -11,6 +11,11 @@ import (
 	"github.com/gantrylb/gantry/store"
 )
 
+// ErrNotFound is what Config.TaskLogs wraps when this node has no output of
+// the task or container asked for; the API answers 404 (after asking the
+// task's node, when the store places it elsewhere).
+var ErrNotFound = errors.New("not found")
+
 // LocatedError is one problem in a resource document, as the API reports it.
 type LocatedError struct {
 	File    string `json:"file,omitempty"`
@@ -66,7 +71,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: problems(len(el)), Errors: locatedErrors(el)})
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())

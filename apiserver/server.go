@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +65,14 @@ type Config struct {
 	// reaching a follower are forwarded to the leader; with no leader known
 	// they get 503. It must not block.
 	Leader func() (api string, self bool)
+	// TaskLogs, when set, returns the recent output of a container of a
+	// task this node runs, on stream "stdout" or "stderr" (container ""
+	// is the task's first container). A task or container this node has no
+	// output of is an error wrapping ErrNotFound: GET /v1/tasks/{id}/logs
+	// then asks the node the store places the task on (through Nodes), or
+	// answers 404. The caller closes the reader; ctx bounds the call and
+	// the read. Nil means this node runs no tasks.
+	TaskLogs func(ctx context.Context, taskID, container, stream string) (io.ReadCloser, error)
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds Serve's graceful shutdown. Default 5 seconds.
@@ -148,6 +157,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/nodes/{name}/drain", s.drainNode)
 	m.HandleFunc("GET /v1/nodes/{name}/placements", s.placements)
 	m.HandleFunc("POST /v1/tasks/{id}/status", s.taskStatus)
+	m.HandleFunc("GET /v1/tasks/{id}/logs", s.taskLogs)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

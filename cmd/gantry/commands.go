@@ -9,6 +9,7 @@ func subcommands() []*cobra.Command {
 		newApplyCmd(),
 		newGetCmd(),
 		newDescribeCmd(),
+		newLogsCmd(),
 		newDeleteCmd(),
 		newValidateCmd(),
 		newRegisterTargetsCmd(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/gantrylb/gantry/agent"
 	"github.com/gantrylb/gantry/apiserver"
 	"github.com/gantrylb/gantry/balancer"
 	"github.com/gantrylb/gantry/certs"
@@ -240,6 +242,16 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 
+	var ag *agent.Agent
+	var agentSrc agent.Source
+	var taskLogs func(ctx context.Context, taskID, container, stream string) (io.ReadCloser, error)
+	if len(drivers) > 0 {
+		_, replica := st.(*store.Raft)
+		if ag, agentSrc, err = newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log); err != nil {
+			return err
+		}
+		taskLogs = agentLogs(ag)
+	}
 	api := apiserver.New(apiserver.Config{
 		Store:    st,
 		Targets:  bal,
@@ -250,6 +262,7 @@ func runServer(parent context.Context, f serverFlags) error {
 		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: meta.Roles},
 		Nodes:    clusterNodes(cluster),
 		Leader:   leaderFunc(raftServer, cluster),
+		TaskLogs: taskLogs,
 	})
 	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(),
 		"gossip", cluster.LocalNode().Addr, "dev", f.dev, "version", version)
@@ -291,14 +304,9 @@ func runServer(parent context.Context, f serverFlags) error {
 			})
 		}
 	}
-	if len(drivers) > 0 {
-		_, replica := st.(*store.Raft)
-		ag, src, err := newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log)
-		if err != nil {
-			return err
-		}
+	if ag != nil {
 		run("agent", ag.Run)
-		run("task-health", func(ctx context.Context) error { return reportTaskHealth(ctx, cluster, src, log) })
+		run("task-health", func(ctx context.Context) error { return reportTaskHealth(ctx, cluster, agentSrc, log) })
 	}
 	run("registrations", rec.runGossip)
 	run("docker", func(ctx context.Context) error { return runDocker(ctx, f, cluster, log) })
