@@ -172,14 +172,14 @@ func (p *planner) finishDeployments(svc *Service, ds *deployments, prim *Deploym
 
 // LaunchBackoff is how long a deployment waits after a failed task before
 // it starts another, given how many of its tasks had failed before that one:
-// none (a task that fails once is replaced at once), then 1 s, doubling up to
-// 5 minutes, ECS's service throttle. Failures older than 15 minutes no longer
-// hold launches back.
+// none for the first two failures (a crash and a failed health check are
+// replaced at once), then 1 s, doubling up to 5 minutes, ECS's service
+// throttle. Failures older than 15 minutes no longer hold launches back.
 func LaunchBackoff(failedBefore int) time.Duration {
-	if failedBefore <= 0 {
+	if failedBefore <= 1 {
 		return 0
 	}
-	return min(time.Second<<min(failedBefore-1, 9), maxLaunchBackoff)
+	return min(time.Second<<min(failedBefore-2, 9), maxLaunchBackoff)
 }
 
 const (

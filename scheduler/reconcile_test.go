@@ -175,12 +175,8 @@ func TestGracePeriodAndUnhealthyTasks(t *testing.T) {
 	if len(r.Stop) != 2 || r.Stop[0].Reason != "Task failed ELB health checks" {
 		t.Errorf("after the grace period Stop = %+v, want both stopped", r.Stop)
 	}
-	if len(r.Start) != 0 {
-		t.Errorf("Start = %+v at once after two failures, want the 1 s launch backoff", r.Start)
-	}
-	h.now = h.now.Add(LaunchBackoff(1))
-	if r := h.plan(); len(r.Start) != 2 {
-		t.Errorf("Start = %+v, want 2 replacements", r.Start)
+	if len(r.Start) != 2 {
+		t.Errorf("Start = %+v, want 2 replacements at once", r.Start)
 	}
 	if d := h.deps["web/1"]; d.FailedTasks != 2 {
 		t.Errorf("FailedTasks = %d, want 2", d.FailedTasks)
@@ -278,7 +274,7 @@ func TestFailedRollbackStaysFailed(t *testing.T) {
 }
 
 // A task that keeps failing is not restarted in a tight loop: after the
-// second failure launches wait LaunchBackoff, doubling with each failure.
+// third failure launches wait LaunchBackoff, doubling with each failure.
 func TestCrashLoopBacksOff(t *testing.T) {
 	h := newHarness(t)
 	h.addNodes(1, 4096, 4096)
@@ -294,14 +290,16 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	if r := h.plan(); len(r.Start) != 1 {
 		t.Fatalf("first plan Start = %v, want 1", r.Start)
 	}
-	crash()
-	if r := h.plan(); len(r.Start) != 1 {
-		t.Fatalf("after the first failure Start = %v, want an immediate replacement", r.Start)
+	for failures := 1; failures <= 2; failures++ {
+		crash()
+		if r := h.plan(); len(r.Start) != 1 {
+			t.Fatalf("after failure %d Start = %v, want an immediate replacement", failures, r.Start)
+		}
 	}
 	if !h.hasEvent("(service web) (task t0001) failed: Essential container in task exited.") {
 		t.Errorf("events = %q, want the failed task's reason", h.events)
 	}
-	for failures := 2; failures <= 4; failures++ {
+	for failures := 3; failures <= 5; failures++ {
 		crash()
 		if r := h.plan(); len(r.Start) != 0 {
 			t.Fatalf("failure %d: Start = %v at once, want a backoff", failures, r.Start)
@@ -319,7 +317,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 			t.Fatalf("failure %d: Start = %v after %v, want the replacement", failures, r.Start, wait)
 		}
 	}
-	if LaunchBackoff(100) != 5*time.Minute || LaunchBackoff(2) != 2*time.Second {
+	if LaunchBackoff(100) != 5*time.Minute || LaunchBackoff(1) != 0 || LaunchBackoff(2) != time.Second || LaunchBackoff(3) != 2*time.Second {
 		t.Errorf("LaunchBackoff(100) = %v", LaunchBackoff(100))
 	}
 }
