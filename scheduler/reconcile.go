@@ -97,6 +97,12 @@ func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all 
 		case p.failingHealthChecks(svc, t):
 			p.stop(t, "Task failed ELB health checks")
 			p.failed(ds, ds.byID(t.Deployment))
+			groups := make([]string, 0, len(svc.Spec.LoadBalancers))
+			for _, lb := range svc.Spec.LoadBalancers {
+				groups = append(groups, lb.GroupName())
+			}
+			p.event(svc.Spec.ServiceName, fmt.Sprintf("(service %s) (task %s) is unhealthy in (target-group %s) due to (reason Health checks failed).",
+				svc.Spec.ServiceName, t.ID, strings.Join(groups, ", ")))
 		case t.TaskDefinition == prim.TaskDefinition && n.node.Status == NodeAlive:
 			current = append(current, t)
 		default:

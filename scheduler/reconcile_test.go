@@ -178,6 +178,9 @@ func TestGracePeriodAndUnhealthyTasks(t *testing.T) {
 	if len(r.Start) != 2 {
 		t.Errorf("Start = %+v, want 2 replacements at once", r.Start)
 	}
+	if !h.hasEvent("is unhealthy in (target-group web) due to (reason Health checks failed).") {
+		t.Errorf("events = %q, want the unhealthy tasks reported", h.events)
+	}
 	if d := h.deps["web/1"]; d.FailedTasks != 2 {
 		t.Errorf("FailedTasks = %d, want 2", d.FailedTasks)
 	}
