@@ -101,6 +101,9 @@ var forbidden = map[string][]string{
 	"driver/process": append([]string{"discovery", "cmd/gantry", "apiserver", "store", "scheduler", "agent", "driver/docker"}, dataPlane...),
 	"driver/docker":  append([]string{"discovery", "cmd/gantry", "apiserver", "store", "scheduler", "agent", "driver/process"}, dataPlane...),
 	"apiserver":      append([]string{"cmd/gantry", "scheduler", "agent"}, "rules", "health", "balancer"),
+	// The agent runs what the scheduler placed; it never places tasks.
+	"agent":      append([]string{"cmd/gantry", "apiserver", "scheduler", "controller"}, dataPlane...),
+	"controller": append([]string{"cmd/gantry", "apiserver", "agent", "driver/process", "driver/docker"}, dataPlane...),
 }
 
 func TestImportDirection(t *testing.T) {
