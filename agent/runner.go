@@ -24,6 +24,10 @@ const (
 	ReasonUnknownTD   = driver.ReasonCannotStart + ": task definition %s is unknown"
 )
 
+// drainSlack is how long past the deregistration delay the agent waits for
+// the balancers' acknowledgement.
+const drainSlack = 2 * time.Second
+
 // DefaultDeregistrationDelay bounds a drain when the task's groups are not
 // known (ALB's default).
 const DefaultDeregistrationDelay = 300 * time.Second
@@ -293,7 +297,14 @@ func (r *runner) drainAndStop(ctx context.Context, exited <-chan driver.Status, 
 	}
 	start := r.a.cfg.Now()
 	drained := make(chan struct{})
-	dctx, cancel := context.WithTimeout(ctx, r.drainDelay())
+	// The balancers end their own drains when the delay runs out (closing
+	// WebSockets with 1001 first); waiting a little longer lets them do so
+	// before the task's SIGTERM cuts those connections from the other end.
+	wait := r.drainDelay()
+	if r.a.cfg.Drain != nil && wait > 0 {
+		wait += drainSlack
+	}
+	dctx, cancel := context.WithTimeout(ctx, wait)
 	go func() {
 		defer close(drained)
 		r.waitDrained(dctx)
