@@ -40,9 +40,8 @@ type serverFlags struct {
 	accessLog       string
 	shutdownTimeout time.Duration
 
-	// Cluster and scheduler flags of the documented command line. They parse
-	// today so scripts written against the design keep working; see
-	// checkClusterFlags for what each does in a single-node build.
+	// Cluster and scheduler flags of the documented command line; see
+	// checkClusterFlags for the combinations refused.
 	gossipAddr      string
 	raftAddr        string
 	join            []string
@@ -84,10 +83,10 @@ applied at start and re-read on SIGHUP; SIGTERM stops gracefully.`,
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "gossip timing: lan (memberlist's LAN defaults) or test (fast failure detection, for tests)")
 	fl.StringVar(&f.raftAddr, "raft-addr", "", "raft address (default with --dev: 127.0.0.1 and a free port)")
 	fl.StringArrayVar(&f.join, "join", nil, "HOST:PORT of a node to join (gossip); repeatable; re-joined periodically")
-	fl.BoolVar(&f.server, "server", false, "take part in replicated state (clustering: not in this build yet)")
-	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for (clustering: not in this build yet)")
+	fl.BoolVar(&f.server, "server", false, "keep the desired state in the servers' raft cluster (and schedule tasks while leader)")
+	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "servers to wait for before the raft cluster forms (with --server)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "state directory: the raft log and snapshots, ACME certificates (default: in memory)")
-	fl.StringArrayVar(&f.attrs, "attr", nil, "node attribute key=value, shown in nodes (placement uses them once the scheduler runs); repeatable")
+	fl.StringArrayVar(&f.attrs, "attr", nil, "node attribute key=value for placement constraints (memberOf attribute:key) and spread; repeatable")
 	fl.StringArrayVar(&f.drivers, "driver", nil, "run tasks with this driver: process or docker; repeatable (default with --dev: process; otherwise the node runs no tasks)")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to offer, in CPU units (1024 a core; default: the host's)")
 	fl.StringVar(&f.memory, "memory", "", "memory capacity to offer, in MiB (default: the host's)")
@@ -112,8 +111,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
-// checkClusterFlags refuses flags whose meaning needs clustering, which this
-// build does not have yet, and says which accepted flags have no effect.
+// checkClusterFlags refuses contradictory cluster flags.
 func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 	switch {
 	case f.bootstrapExpect < 0:
