@@ -162,13 +162,16 @@ func PlanOf(r *scheduler.Result, now time.Time) *store.Plan {
 	for _, s := range r.Stop {
 		p.Stop = append(p.Stop, store.TaskStop{TaskID: s.TaskID, Reason: s.Reason})
 	}
+	for _, s := range r.Lost {
+		p.Lost = append(p.Lost, store.TaskStop{TaskID: s.TaskID, Reason: s.Reason})
+	}
 	for _, d := range r.Deployments {
 		p.Deployments = append(p.Deployments, store.Deployment(d))
 	}
 	for _, e := range r.Events {
 		p.Events = append(p.Events, store.ServiceEvent{Service: e.Service, At: e.At, Message: e.Message})
 	}
-	if len(p.Start)+len(p.Stop)+len(p.Deployments)+len(p.Events)+len(p.Reap) == 0 {
+	if len(p.Start)+len(p.Stop)+len(p.Lost)+len(p.Deployments)+len(p.Events)+len(p.Reap) == 0 {
 		return nil
 	}
 	return p

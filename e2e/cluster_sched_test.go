@@ -327,6 +327,20 @@ func TestClusterNodeLossReschedules(t *testing.T) {
 			if by := runningByNode(ts); by[dead.node] != 0 {
 				t.Errorf("%s still has RUNNING tasks on the dead node %s: %s", survivors[1].node, dead.node, describeTasks(ts))
 			}
+			// No agent reports for a dead node: the leader records its
+			// tasks lost (STOPPED) and forgets them.
+			eventually(t, 15*time.Second, "no task left on the dead node "+dead.node, func() bool {
+				ts, err := schedTasks(survivors[1])
+				if err != nil {
+					return false
+				}
+				for _, task := range ts {
+					if task.Node == dead.node {
+						return false
+					}
+				}
+				return true
+			})
 		})
 	}
 }

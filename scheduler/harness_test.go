@@ -113,6 +113,10 @@ func (h *harness) apply(r *Result) {
 		t := h.tasks[s.TaskID]
 		t.DesiredStatus, t.StoppedReason = StatusStopped, s.Reason
 	}
+	for _, s := range r.Lost {
+		t := h.tasks[s.TaskID]
+		t.DesiredStatus, t.LastStatus, t.StoppedReason = StatusStopped, StatusStopped, s.Reason
+	}
 	for _, pl := range r.Start {
 		h.nextTask++
 		id := fmt.Sprintf("t%04d", h.nextTask)

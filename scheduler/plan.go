@@ -15,6 +15,9 @@ type Result struct {
 	Start []Placement
 	// Stop lists tasks to stop, with ECS-style stopped reasons.
 	Stop []Stop
+	// Lost lists live tasks of dead (or forgotten) nodes: no agent will
+	// report them stopped, so the caller records them STOPPED itself.
+	Lost []Stop
 	// Reap names stopped tasks whose outcome the plan has counted; the caller
 	// may forget them.
 	Reap []string

@@ -87,10 +87,14 @@ func (p *planner) reconcile(svc *Service) {
 // usable nodes and the old ones (older revisions, draining nodes).
 func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all []*Task) (current, old []*Task) {
 	for _, t := range all {
+		n := p.byName[t.Node]
+		if t.live() && (n == nil || n.node.Status == NodeDead) {
+			p.out.Lost = append(p.out.Lost, Stop{TaskID: t.ID, Service: t.Service, Node: t.Node,
+				Reason: fmt.Sprintf("Task stopped: node %s lost", t.Node)})
+		}
 		if !t.live() || t.stopping() || p.stopped[t.ID] {
 			continue
 		}
-		n := p.byName[t.Node]
 		switch {
 		case n == nil || n.node.Status == NodeDead:
 			p.stop(t, fmt.Sprintf("Task replaced: node %s lost", t.Node))

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,15 @@ func TestNodeLossAndDrain(t *testing.T) {
 	}
 	if len(r.Start) != 1 || r.Start[0].Node == "node-02" {
 		t.Errorf("Start = %+v, want one replacement elsewhere", r.Start)
+	}
+	// No agent will report the dead node's task: the plan records it lost,
+	// and the next plan forgets it.
+	if len(r.Lost) != 1 || r.Lost[0].Node != "node-02" || r.Lost[0].Reason != "Task stopped: node node-02 lost" {
+		t.Errorf("Lost = %+v, want node-02's task", r.Lost)
+	}
+	lost := r.Lost[0].TaskID
+	if r := h.plan(); !slices.Contains(r.Reap, lost) || len(r.Lost) != 0 {
+		t.Errorf("next plan: Reap = %v, Lost = %+v; want the lost task reaped", r.Reap, r.Lost)
 	}
 	h.settle(all)
 	h.converge(all)

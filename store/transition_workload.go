@@ -222,6 +222,11 @@ func planProblems(p *Plan) []string {
 			out = append(out, fmt.Sprintf("stop[%d] has no task ID", i))
 		}
 	}
+	for i, s := range p.Lost {
+		if s.TaskID == "" {
+			out = append(out, fmt.Sprintf("lost[%d] has no task ID", i))
+		}
+	}
 	for i, d := range p.Deployments {
 		if d.ID == "" || d.Service == "" {
 			out = append(out, fmt.Sprintf("deployments[%d] needs an ID and a service", i))
@@ -262,6 +267,19 @@ func commitPlan(cur *State, p *Plan) (*State, []Result, error) {
 		}
 		c := *t
 		c.DesiredStatus, c.StoppedReason, c.StoppingAt = TaskStopped, s.Reason, p.Now
+		next.Tasks[s.TaskID] = &c
+		changed = true
+	}
+	for _, s := range p.Lost {
+		t := next.Tasks[s.TaskID]
+		if t == nil || !t.Live() {
+			continue
+		}
+		c := *t
+		c.DesiredStatus, c.LastStatus, c.StoppedReason, c.StoppedAt, c.Health = TaskStopped, TaskStopped, s.Reason, p.Now, ""
+		if c.StoppingAt.IsZero() {
+			c.StoppingAt = p.Now
+		}
 		next.Tasks[s.TaskID] = &c
 		changed = true
 	}

@@ -171,6 +171,9 @@ type Plan struct {
 	Start []Placement `json:"start,omitempty"`
 	// Stop lists tasks to stop (desired STOPPED) with their stopped reason.
 	Stop []TaskStop `json:"stop,omitempty"`
+	// Lost lists tasks of dead nodes, recorded STOPPED at once (with their
+	// reason, not failed): no agent will report them.
+	Lost []TaskStop `json:"lost,omitempty"`
 	// Deployments to insert or replace, by ID; INACTIVE ones are removed.
 	Deployments []Deployment `json:"deployments,omitempty"`
 	// Events to append to their services' logs, oldest first.

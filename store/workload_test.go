@@ -518,3 +518,34 @@ func BenchmarkCommitAndReport(b *testing.B) {
 		}
 	}
 }
+
+// A lost task (its node died) is recorded STOPPED by the plan itself, with
+// its reason and not failed; unknown and already stopped tasks are skipped.
+func TestCommitPlanLost(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		mustApply(t, s, groupWeb+"---"+taskDefWeb+"---"+serviceWeb)
+		ids, err := s.CommitPlan(ctx(t), &Plan{Now: t0, Start: []Placement{{Service: "web", TaskDefinition: "web:1", Node: "n1"}}})
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("CommitPlan(start) = %v, %v", ids, err)
+		}
+		if err := s.UpdateTaskStatus(ctx(t), ids[0], TaskStatus{LastStatus: TaskRunning, Health: "healthy", At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		lost := &Plan{Now: t0.Add(time.Minute), Lost: []TaskStop{{TaskID: ids[0], Reason: "Task stopped: node n1 lost"}, {TaskID: "nope", Reason: "x"}}}
+		if _, err := s.CommitPlan(ctx(t), lost); err != nil {
+			t.Fatal(err)
+		}
+		task := s.Snapshot().Tasks[ids[0]]
+		if task.LastStatus != TaskStopped || task.DesiredStatus != TaskStopped || task.Failed || task.Health != "" ||
+			task.StoppedReason != "Task stopped: node n1 lost" || !task.StoppedAt.Equal(t0.Add(time.Minute)) {
+			t.Errorf("lost task = %+v", task)
+		}
+		v := s.Snapshot().Version
+		if _, err := s.CommitPlan(ctx(t), lost); err != nil || s.Snapshot().Version != v {
+			t.Errorf("the same loss again: %v, version %d -> %d, want no change", err, v, s.Snapshot().Version)
+		}
+		if _, err := s.CommitPlan(ctx(t), &Plan{Now: t0, Lost: []TaskStop{{Reason: "x"}}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("a loss without a task ID = %v, want ErrInvalid", err)
+		}
+	})
+}
