@@ -75,7 +75,7 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 			ID: t.ID, Service: t.Service, TaskDefinition: t.TaskDefinition, Deployment: t.Deployment,
 			Node: t.Node, DesiredStatus: t.DesiredStatus, LastStatus: t.LastStatus,
 			Health: taskHealth(st, t, health, cmp.Or(hostIPs[t.Node], hostIP)), StartedAt: t.StartedAt, Failed: t.Failed,
-			StoppedReason: t.StoppedReason,
+			StoppedReason: t.StoppedReason, StoppedAt: t.StoppedAt, Counted: t.Counted,
 		})
 	}
 	for _, d := range st.Deployments {
@@ -155,7 +155,7 @@ func taskHealth(st *store.State, t *store.Task, health TargetHealth, hostIP stri
 // PlanOf converts the scheduler's result into the store's plan; nil when
 // there is nothing to commit.
 func PlanOf(r *scheduler.Result, now time.Time) *store.Plan {
-	p := &store.Plan{Now: now, Reap: r.Reap}
+	p := &store.Plan{Now: now, Reap: r.Reap, Counted: r.Counted}
 	for _, s := range r.Start {
 		p.Start = append(p.Start, store.Placement{Service: s.Service, TaskDefinition: s.TaskDefinition, Deployment: s.Deployment, Node: s.Node})
 	}
@@ -171,7 +171,7 @@ func PlanOf(r *scheduler.Result, now time.Time) *store.Plan {
 	for _, e := range r.Events {
 		p.Events = append(p.Events, store.ServiceEvent{Service: e.Service, At: e.At, Message: e.Message})
 	}
-	if len(p.Start)+len(p.Stop)+len(p.Lost)+len(p.Deployments)+len(p.Events)+len(p.Reap) == 0 {
+	if len(p.Start)+len(p.Stop)+len(p.Lost)+len(p.Deployments)+len(p.Events)+len(p.Reap)+len(p.Counted) == 0 {
 		return nil
 	}
 	return p

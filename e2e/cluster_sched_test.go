@@ -328,18 +328,22 @@ func TestClusterNodeLossReschedules(t *testing.T) {
 				t.Errorf("%s still has RUNNING tasks on the dead node %s: %s", survivors[1].node, dead.node, describeTasks(ts))
 			}
 			// No agent reports for a dead node: the leader records its
-			// tasks lost (STOPPED) and forgets them.
-			eventually(t, 15*time.Second, "no task left on the dead node "+dead.node, func() bool {
+			// tasks STOPPED (lost) itself.
+			eventually(t, 15*time.Second, "the dead node's task recorded STOPPED", func() bool {
 				ts, err := schedTasks(survivors[1])
 				if err != nil {
 					return false
 				}
+				seen := false
 				for _, task := range ts {
 					if task.Node == dead.node {
-						return false
+						if task.LastStatus != "STOPPED" {
+							return false
+						}
+						seen = true
 					}
 				}
-				return true
+				return seen
 			})
 		})
 	}

@@ -70,20 +70,42 @@ func (p *planner) startDeployment(ds *deployments, revision, rollbackOf string) 
 	return d
 }
 
-// countFailures reaps the service's stopped tasks, counting those that
-// failed against the deployment that started them.
+// Stopped tasks stay listed (ECS keeps them an hour) within these bounds.
+const (
+	StoppedTaskTTL  = time.Hour
+	MaxStoppedTasks = 20 // per service, the newest kept
+)
+
+// countFailures counts the service's newly stopped tasks, failures against
+// the deployment that started them, and reaps stopped tasks past their
+// retention.
 func (p *planner) countFailures(ds *deployments, tasks []*Task) {
+	var stopped []*Task
 	for _, t := range tasks {
 		if t.live() {
 			continue
 		}
-		p.out.Reap = append(p.out.Reap, t.ID)
+		stopped = append(stopped, t)
+		if t.Counted {
+			continue
+		}
+		p.out.Counted = append(p.out.Counted, t.ID)
 		if t.Failed {
-			// The task is forgotten now: its reason stays in the events.
 			p.event(ds.service, fmt.Sprintf("(service %s) (task %s) failed: %s.", ds.service, t.ID, strings.TrimSuffix(t.StoppedReason, ".")))
 		}
 		if d := ds.byID(t.Deployment); d != nil && t.Failed {
 			p.failed(ds, d)
+		}
+	}
+	slices.SortFunc(stopped, func(a, b *Task) int {
+		if c := b.StoppedAt.Compare(a.StoppedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for i, t := range stopped {
+		if i >= MaxStoppedTasks || (!t.StoppedAt.IsZero() && p.snap.Now.Sub(t.StoppedAt) >= StoppedTaskTTL) {
+			p.out.Reap = append(p.out.Reap, t.ID)
 		}
 	}
 }

@@ -106,6 +106,11 @@ func (h *harness) plan() *Result {
 }
 
 func (h *harness) apply(r *Result) {
+	for _, id := range r.Counted {
+		if t := h.tasks[id]; t != nil {
+			t.Counted = true
+		}
+	}
 	for _, id := range r.Reap {
 		delete(h.tasks, id)
 	}

@@ -18,8 +18,12 @@ type Result struct {
 	// Lost lists live tasks of dead (or forgotten) nodes: no agent will
 	// report them stopped, so the caller records them STOPPED itself.
 	Lost []Stop
-	// Reap names stopped tasks whose outcome the plan has counted; the caller
-	// may forget them.
+	// Counted names stopped tasks whose outcome this plan counted (failures
+	// against their deployment, events); the caller marks them so that no
+	// later plan counts them again.
+	Counted []string
+	// Reap names counted stopped tasks past their retention (StoppedTaskTTL,
+	// MaxStoppedTasks per service); the caller may forget them.
 	Reap []string
 	// Deployments lists every deployment created or changed, in full.
 	Deployments []Deployment

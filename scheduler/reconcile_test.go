@@ -88,8 +88,8 @@ func TestNodeLossAndDrain(t *testing.T) {
 		t.Errorf("Lost = %+v, want node-02's task", r.Lost)
 	}
 	lost := r.Lost[0].TaskID
-	if r := h.plan(); !slices.Contains(r.Reap, lost) || len(r.Lost) != 0 {
-		t.Errorf("next plan: Reap = %v, Lost = %+v; want the lost task reaped", r.Reap, r.Lost)
+	if r := h.plan(); !slices.Contains(r.Counted, lost) || len(r.Lost) != 0 {
+		t.Errorf("next plan: Counted = %v, Lost = %+v; want the lost task counted once", r.Counted, r.Lost)
 	}
 	h.settle(all)
 	h.converge(all)
@@ -109,8 +109,58 @@ func TestNodeLossAndDrain(t *testing.T) {
 	h.settle(all)
 	h.converge(all)
 	for _, task := range h.tasks {
-		if task.Node == "node-01" || task.Node == "node-02" {
+		if task.live() && (task.Node == "node-01" || task.Node == "node-02") {
 			t.Errorf("task %s still on %s", task.ID, task.Node)
+		}
+	}
+}
+
+// Stopped tasks stay listed for StoppedTaskTTL, at most MaxStoppedTasks per
+// service, and are counted exactly once.
+func TestStoppedTaskRetention(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 1<<20, 1<<20)
+	h.taskDef("web:1", 1, 6, 0)
+	h.service(svc("web", 1), "web:1")
+	h.plan()
+	var first string
+	for i := range MaxStoppedTasks + 5 {
+		for _, task := range h.tasks {
+			if task.live() {
+				task.LastStatus, task.StoppedAt = StatusStopped, h.now
+				if i == 0 {
+					first = task.ID
+				}
+			}
+		}
+		h.now = h.now.Add(time.Second)
+		r := h.plan()
+		if len(r.Counted) != 1 {
+			t.Fatalf("plan %d: Counted = %v, want the one newly stopped task", i, r.Counted)
+		}
+	}
+	stopped := 0
+	for _, task := range h.tasks {
+		if !task.live() {
+			stopped++
+			if !task.Counted {
+				t.Errorf("stopped task %s not counted", task.ID)
+			}
+		}
+	}
+	if stopped != MaxStoppedTasks {
+		t.Errorf("%d stopped tasks kept, want %d", stopped, MaxStoppedTasks)
+	}
+	if _, ok := h.tasks[first]; ok {
+		t.Errorf("the oldest stopped task %s is still kept", first)
+	}
+	h.now = h.now.Add(StoppedTaskTTL)
+	if r := h.plan(); len(r.Reap) != MaxStoppedTasks || len(r.Counted) != 0 {
+		t.Errorf("an hour later: Reap = %d tasks, Counted = %v; want all %d reaped, none counted again", len(r.Reap), r.Counted, MaxStoppedTasks)
+	}
+	for _, task := range h.tasks {
+		if !task.live() {
+			t.Errorf("stopped task %s kept past StoppedTaskTTL", task.ID)
 		}
 	}
 }

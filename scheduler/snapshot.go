@@ -116,6 +116,11 @@ type Task struct {
 	Failed bool
 	// StoppedReason says why a stopped task stopped.
 	StoppedReason string
+	// StoppedAt is when it stopped; zero while live.
+	StoppedAt time.Time
+	// Counted is set once a plan has counted the stopped task's outcome
+	// (Result.Counted): it stays listed a while, counted once.
+	Counted bool
 }
 
 // live reports whether the task holds resources and counts for its service.

@@ -285,6 +285,14 @@ func commitPlan(cur *State, p *Plan) (*State, []Result, error) {
 	}
 	changed = upsertDeployments(next, p.Deployments) || changed
 	changed = appendEvents(next, p) || changed
+	for _, id := range p.Counted {
+		if t := next.Tasks[id]; t != nil && !t.Live() && !t.Counted {
+			c := *t
+			c.Counted = true
+			next.Tasks[id] = &c
+			changed = true
+		}
+	}
 	for _, id := range p.Reap {
 		if next.Tasks[id] != nil {
 			delete(next.Tasks, id)
@@ -344,13 +352,20 @@ func appendEvents(next *State, p *Plan) bool {
 // removeDrained removes DRAINING services that have no task left. next must
 // be a clone.
 func removeDrained(next *State) bool {
-	withTasks := map[string]bool{}
+	live := map[string]bool{}
 	for _, t := range next.Tasks {
-		withTasks[t.Service] = true
+		if t.Live() {
+			live[t.Service] = true
+		}
 	}
 	changed := false
 	for name, svc := range next.Services {
-		if svc.Status == ServiceDraining && !withTasks[name] {
+		if svc.Status == ServiceDraining && !live[name] {
+			for id, t := range next.Tasks {
+				if t.Service == name {
+					delete(next.Tasks, id)
+				}
+			}
 			removeService(next, name)
 			changed = true
 		}

@@ -124,7 +124,10 @@ type Task struct {
 	// HostPorts are the ports the agent bound on the node.
 	HostPorts []PortBinding `json:"hostPorts,omitempty"`
 	// Failed is true when the task stopped on its own while desired RUNNING.
-	Failed        bool      `json:"failed,omitempty"`
+	Failed bool `json:"failed,omitempty"`
+	// Counted is set once the scheduler has counted the stopped task's
+	// outcome; it stays listed for a while after (see Plan.Reap).
+	Counted       bool      `json:"counted,omitempty"`
 	StoppedReason string    `json:"stoppedReason,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
 	StartedAt     time.Time `json:"startedAt,omitzero"`
@@ -178,6 +181,8 @@ type Plan struct {
 	Deployments []Deployment `json:"deployments,omitempty"`
 	// Events to append to their services' logs, oldest first.
 	Events []ServiceEvent `json:"events,omitempty"`
+	// Counted names stopped tasks whose outcome the scheduler counted.
+	Counted []string `json:"counted,omitempty"`
 	// Reap names tasks to forget.
 	Reap []string `json:"reap,omitempty"`
 }
