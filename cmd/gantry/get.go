@@ -196,9 +196,13 @@ func workloadTable(w io.Writer, kind string, items []json.RawMessage) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "ID\tSERVICE\tREVISION\tNODE\tLAST STATUS\tHEALTH\tHOST PORTS")
+		fmt.Fprintln(tw, "ID\tSERVICE\tREVISION\tNODE\tLAST STATUS\tHEALTH\tHOST PORTS\tSTOPPED REASON")
 		for _, t := range ts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Service, t.TaskDefinition, t.Node, taskStatus(t), dash(t.Health), hostPorts(t.HostPorts))
+			ports, reason := hostPorts(t.HostPorts), "-"
+			if !t.Live() {
+				ports, reason = "-", dash(t.StoppedReason)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Service, t.TaskDefinition, t.Node, taskStatus(t), dash(t.Health), ports, reason)
 		}
 	default:
 		rs, err := decodeAll[store.TaskDefinitionRevision](items)
