@@ -215,3 +215,25 @@ func cookieValue(h http.Header, name string) string {
 
 // hasCookie reports whether a response sets the named cookie.
 func hasCookie(h http.Header, name string) bool { return cookieValue(h, name) != "" }
+
+// TestZeroDowntimeScript runs examples/zero-downtime.sh as written: wrk sends
+// traffic through the quickstart's listener while its service is rolled out
+// and scaled 3 → 1 → 3, and the script fails on any non-2xx or socket error.
+func TestZeroDowntimeScript(t *testing.T) {
+	needBinary(t)
+	if _, err := exec.LookPath("wrk"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true requires wrk (.ci/run installs it)")
+		}
+		t.Skip("skipping: wrk is not installed")
+	}
+	// startProc runs it in its own process group, killed with the test.
+	script := startProc(t, "zero-downtime.sh", []string{"GANTRY=" + gantryBin, "LB_PORT=" + port(t, freeAddr(t)),
+		"GANTRY_API_ADDR=" + freeAddr(t), "DURATION=12s"}, "bash", filepath.Join(examplesDir, "zero-downtime.sh"))
+	code := script.wait(t, 3*time.Minute)
+	out := script.out.String()
+	if code != 0 || !strings.Contains(out, "zero-downtime: no failed request") || !strings.Contains(out, "Requests/sec") {
+		t.Fatalf("examples/zero-downtime.sh exited %d:\n%s", code, out)
+	}
+	t.Logf("%s", out)
+}
