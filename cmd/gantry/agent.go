@@ -244,6 +244,9 @@ func (d *fleetDrain) drained(ctx context.Context, group, addr string) bool {
 		if m.Name == d.self {
 			ths, _ = d.bal.TargetHealth(group)
 		} else {
+			if !reachableAPI(m) {
+				return false // it cannot be asked: wait (the delay bounds it)
+			}
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			var err error
 			ths, err = apiserver.NewClient("http://"+m.Meta.APIAddr).Targets(cctx, group)
@@ -260,6 +263,19 @@ func (d *fleetDrain) drained(ctx context.Context, group, addr string) bool {
 		}
 	}
 	return true
+}
+
+// reachableAPI reports whether another member's advertised API can be
+// asked from here: a loopback API address of a node gossiping from another
+// address is its own host's, and dialling it would ask this node instead.
+func reachableAPI(m discovery.Member) bool {
+	api, _, err := net.SplitHostPort(m.Meta.APIAddr)
+	if err != nil {
+		return false
+	}
+	gossip, _, _ := net.SplitHostPort(m.Addr)
+	apiIP, gossipIP := net.ParseIP(api), net.ParseIP(gossip)
+	return !(apiIP != nil && apiIP.IsLoopback() && (gossipIP == nil || !gossipIP.IsLoopback()))
 }
 
 // newAgent wires this node's agent and the source it reports to.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/gantrylb/gantry/discovery"
 	"log/slog"
 	"net"
 	"net/http"
@@ -389,6 +390,24 @@ func TestEchoServerCommand(t *testing.T) {
 		case <-tick.C:
 		case <-deadline:
 			t.Fatalf("echo-server never answered: %v", err)
+		}
+	}
+}
+
+func TestReachableAPI(t *testing.T) {
+	for _, c := range []struct {
+		api, gossip string
+		want        bool
+	}{
+		{"127.0.0.1:7070", "127.0.0.1:7946", true}, // all on one host
+		{"10.0.0.2:7070", "10.0.0.2:7946", true},   // advertised private address
+		{"127.0.0.1:7070", "10.0.0.2:7946", false}, // another host's loopback
+		{"[::1]:7070", "10.0.0.2:7946", false},     // the same, IPv6
+		{"garbage", "10.0.0.2:7946", false},        // no address
+	} {
+		m := discovery.Member{Addr: c.gossip, Meta: discovery.NodeMeta{APIAddr: c.api}}
+		if got := reachableAPI(m); got != c.want {
+			t.Errorf("reachableAPI(api %s, gossip %s) = %v, want %v", c.api, c.gossip, got, c.want)
 		}
 	}
 }
