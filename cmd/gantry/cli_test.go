@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/gantrylb/gantry/discovery"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gantrylb/gantry/apiserver"
+	"github.com/gantrylb/gantry/discovery"
 	"github.com/gantrylb/gantry/echoserver"
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
