@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantrylb/gantry/discovery"
 	"github.com/gantrylb/gantry/driver"
 	"github.com/gantrylb/gantry/store"
@@ -64,6 +66,8 @@ type Config struct {
 	// HealthPoll is how often the container health of a task with
 	// container health checks is read from its driver. Default 2 s.
 	HealthPoll time.Duration
+	// Registry receives the agent's metrics; nil keeps them unexported.
+	Registry prometheus.Registerer
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -73,6 +77,7 @@ type Config struct {
 type Agent struct {
 	cfg Config
 	log *slog.Logger
+	m   *metrics
 
 	mu      sync.Mutex
 	runners map[string]*runner // by task ID, until the store shows it STOPPED or forgets it
@@ -112,7 +117,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), runners: map[string]*runner{}}, nil
+	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), runners: map[string]*runner{}, m: newMetrics(cfg.Registry)}, nil
 }
 
 // DriverNames lists the configured drivers, sorted: what the node offers

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/gantrylb/gantry/agent"
@@ -96,6 +98,7 @@ type harness struct {
 	// host and listenTimeout override hostAddr and leave ListenTimeout off.
 	host          string
 	listenTimeout time.Duration
+	prom          *prometheus.Registry
 }
 
 func newHarness(t *testing.T, docs ...string) *harness {
@@ -127,7 +130,7 @@ func (h *harness) start() {
 	}
 	a, err := agent.New(agent.Config{
 		Node: node, Source: h.src, Drivers: map[string]driver.Driver{"process": h.drv},
-		Registrar: h.reg, Drain: h.drain, HostAddress: host, ListenTimeout: h.listenTimeout,
+		Registrar: h.reg, Drain: h.drain, HostAddress: host, ListenTimeout: h.listenTimeout, Registry: h.metrics(),
 		Retry: 10 * time.Millisecond, HealthPoll: 5 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
@@ -681,4 +684,59 @@ func TestRegistersOnceListening(t *testing.T) {
 	if _, ok := h.reg.get("web", addr); !ok {
 		t.Errorf("no registration of %s once it listens", addr)
 	}
+}
+
+func (h *harness) metrics() *prometheus.Registry {
+	if h.prom == nil {
+		h.prom = prometheus.NewRegistry()
+	}
+	return h.prom
+}
+
+// TestMetrics: starts, running tasks and acknowledged drains are counted.
+func TestMetrics(t *testing.T) {
+	h := newHarness(t, groupWeb(60), taskDefWeb, serviceWeb)
+	h.start()
+	id, _ := h.running()
+	if got := gauge(t, h.metrics(), "gantry_agent_running_tasks"); got != 1 {
+		t.Errorf("running tasks = %v, want 1", got)
+	}
+	h.stopTask(id, "Scaling activity initiated by (deployment web/1)")
+	h.drain.let()
+	h.waitStatus(id, store.TaskStopped)
+	h.eventually("the running gauge back to 0", func() bool {
+		return gauge(t, h.metrics(), "gantry_agent_running_tasks") == 0
+	})
+	want := `
+# HELP gantry_agent_task_starts_total Task starts by this node's agent, by result (started, failed).
+# TYPE gantry_agent_task_starts_total counter
+gantry_agent_task_starts_total{result="failed"} 0
+gantry_agent_task_starts_total{result="started"} 1
+# HELP gantry_agent_drain_timeouts_total Drains ended by the deregistration delay rather than by every node's acknowledgement.
+# TYPE gantry_agent_drain_timeouts_total counter
+gantry_agent_drain_timeouts_total 0
+`
+	if err := testutil.GatherAndCompare(h.metrics(), strings.NewReader(want),
+		"gantry_agent_task_starts_total", "gantry_agent_drain_timeouts_total"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(h.metrics(), "gantry_agent_drain_seconds"); err != nil || n != 1 {
+		t.Errorf("drain histogram series = %d, %v; want 1", n, err)
+	}
+}
+
+// gauge reads the gauge named name from reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

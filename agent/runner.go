@@ -149,6 +149,9 @@ func (r *runner) run(ctx context.Context) {
 			return
 		}
 	}
+	r.a.m.starts.WithLabelValues("started").Inc()
+	r.a.m.running.Inc()
+	defer r.a.m.running.Dec()
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskActivating, HostPorts: r.hostPorts()})
 	r.waitListening(ctx)
 	r.register()
@@ -158,6 +161,7 @@ func (r *runner) run(ctx context.Context) {
 }
 
 func (r *runner) failStart(ctx context.Context, reason string) {
+	r.a.m.starts.WithLabelValues("failed").Inc()
 	r.log.Warn("task could not start", "reason", reason)
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped, Failed: true, StoppedReason: reason})
 }
@@ -250,6 +254,7 @@ func (r *runner) follow(ctx context.Context) {
 		case <-poll:
 			if r.unhealthy(ctx) {
 				r.log.Warn("task failed its container health checks")
+				r.a.m.exits.Inc()
 				r.drainAndStop(ctx, exited, ReasonHealthCheck, true)
 				return
 			}
@@ -277,6 +282,7 @@ func (r *runner) exited(ctx context.Context, st driver.Status) {
 	if reason == "" || reason == driver.ReasonStopped {
 		reason = driver.ReasonEssentialExited
 	}
+	r.a.m.exits.Inc()
 	r.log.Warn("essential container exited", "exit_code", st.ExitCode, "reason", reason)
 	r.deregister()
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopping})
@@ -314,10 +320,15 @@ func (r *runner) drainAndStop(ctx context.Context, exited <-chan driver.Status, 
 	case st := <-exited:
 		r.log.Info("task exited while draining", "exit_code", st.ExitCode)
 	}
+	timedOut := dctx.Err() == context.DeadlineExceeded
 	cancel()
 	<-drained
 	if ctx.Err() != nil {
 		return
+	}
+	r.a.m.drainSeconds.Observe(r.a.cfg.Now().Sub(start).Seconds())
+	if timedOut && len(r.regs) > 0 {
+		r.a.m.drainTimeouts.Inc()
 	}
 	r.log.Info("targets drained; stopping the task", "waited", r.a.cfg.Now().Sub(start).Round(time.Millisecond))
 	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopping})

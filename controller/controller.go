@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantrylb/gantry/scheduler"
 	"github.com/gantrylb/gantry/store"
 )
@@ -30,12 +32,15 @@ type Config struct {
 	Leading func() bool
 	// Logger, default slog.Default().
 	Logger *slog.Logger
+	// Registry receives the scheduler's metrics; nil keeps them unexported.
+	Registry prometheus.Registerer
 }
 
 // Controller runs the scheduler on the leader.
 type Controller struct {
 	cfg Config
 	log *slog.Logger
+	m   *metrics
 }
 
 // New returns a Controller for cfg with defaults applied.
@@ -55,7 +60,7 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller")}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "controller"), m: newMetrics(cfg.Registry)}
 }
 
 // Run plans after every change of the desired state and every Interval,
@@ -100,10 +105,17 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	if !c.cfg.Leading() {
 		return nil, nil
 	}
+	began := time.Now()
+	defer func() { c.m.duration.Observe(time.Since(began).Seconds()) }()
+	c.m.plans.Inc()
 	st := c.cfg.Store.Snapshot()
 	now := c.cfg.Now()
 	snap := SnapshotOf(st, c.cfg.Nodes(), c.cfg.Health, c.cfg.HostIP, now, st.Version)
 	res := scheduler.Plan(snap)
+	c.m.unplaced.Reset()
+	for _, u := range res.Unplaced {
+		c.m.unplaced.WithLabelValues(u.Service).Set(float64(u.Count))
+	}
 	res.Deployments = changedDeployments(st, res.Deployments)
 	res.Events = newEvents(st, res.Events)
 	plan := PlanOf(res, now)
@@ -113,6 +125,9 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	if _, err := c.cfg.Store.CommitPlan(ctx, plan); err != nil {
 		return nil, err
 	}
+	c.m.started.Add(float64(len(plan.Start)))
+	c.m.stopped.Add(float64(len(plan.Stop)))
+	c.m.lost.Add(float64(len(plan.Lost)))
 	return plan, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/gantrylb/gantry/spec"
@@ -177,5 +179,35 @@ func TestRunFollowsTheStore(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
+	}
+}
+
+// TestMetrics: plans, placements, stops and unplaced tasks are counted.
+func TestMetrics(t *testing.T) {
+	st := store.NewMemory()
+	apply(t, st, "3")
+	reg := prometheus.NewRegistry()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	small := func() []NodeInfo {
+		return []NodeInfo{{Name: "n1", State: "alive", Drivers: []string{"process"}, CPU: 256, MemoryMiB: 4096}}
+	}
+	c := New(Config{Store: st, Nodes: small, Now: func() time.Time { return now }, Registry: reg})
+	if _, err := c.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP gantry_scheduler_tasks_placed_total Tasks the scheduler placed.
+# TYPE gantry_scheduler_tasks_placed_total counter
+gantry_scheduler_tasks_placed_total 2
+# HELP gantry_scheduler_unplaced_tasks Tasks of a service no node could take at the last plan.
+# TYPE gantry_scheduler_unplaced_tasks gauge
+gantry_scheduler_unplaced_tasks{service="web"} 1
+# HELP gantry_scheduler_plans_total Plans the scheduler made on this node while leader.
+# TYPE gantry_scheduler_plans_total counter
+gantry_scheduler_plans_total 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"gantry_scheduler_tasks_placed_total", "gantry_scheduler_unplaced_tasks", "gantry_scheduler_plans_total"); err != nil {
+		t.Error(err)
 	}
 }

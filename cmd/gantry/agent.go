@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantrylb/gantry/agent"
 	"github.com/gantrylb/gantry/apiserver"
 	"github.com/gantrylb/gantry/balancer"
@@ -280,7 +282,7 @@ func reachableAPI(m discovery.Member) bool {
 
 // newAgent wires this node's agent and the source it reports to.
 func newAgent(f serverFlags, drivers map[string]driver.Driver, st store.Store, replica bool, cluster *discovery.Cluster,
-	bal *balancer.Balancer, leader func() (string, bool), hostIP string, log *slog.Logger) (*agent.Agent, agent.Source, error) {
+	bal *balancer.Balancer, leader func() (string, bool), hostIP string, log *slog.Logger, reg prometheus.Registerer) (*agent.Agent, agent.Source, error) {
 	src := &placementSource{node: f.nodeName, cluster: cluster, leader: leader, wait: time.Minute}
 	if replica {
 		src.local = st
@@ -288,7 +290,7 @@ func newAgent(f serverFlags, drivers map[string]driver.Driver, st store.Store, r
 	ag, err := agent.New(agent.Config{
 		Node: f.nodeName, Source: src, Drivers: drivers, Registrar: cluster,
 		Drain:       &fleetDrain{self: f.nodeName, cluster: cluster, bal: bal, poll: 100 * time.Millisecond},
-		HostAddress: hostIP, Logger: log, ListenTimeout: 10 * time.Second,
+		HostAddress: hostIP, Logger: log, ListenTimeout: 10 * time.Second, Registry: reg,
 	})
 	return ag, src, err
 }

@@ -245,7 +245,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	var taskLogs func(ctx context.Context, taskID, container, stream string) (io.ReadCloser, error)
 	if len(drivers) > 0 {
 		_, replica := st.(*store.Raft)
-		if ag, agentSrc, err = newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log); err != nil {
+		if ag, agentSrc, err = newAgent(f, drivers, st, replica, cluster, bal, leaderFunc(raftServer, cluster), hostIP, log, reg); err != nil {
 			return err
 		}
 		taskLogs = agentLogs(ag)
@@ -291,7 +291,7 @@ func runServer(parent context.Context, f serverFlags) error {
 			leading = raftServer.IsLeader
 		}
 		ctrl := controller.New(controller.Config{Store: st, Nodes: controllerNodes(cluster),
-			Health: targetHealthOf(bal), Leading: leading, Logger: log})
+			Health: targetHealthOf(bal), Leading: leading, Logger: log, Registry: reg})
 		run("controller", ctrl.Run)
 	}
 	if raftServer != nil {
