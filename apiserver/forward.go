@@ -35,6 +35,24 @@ var longPollTransport = &http.Transport{
 // about the leader cannot bounce it between them.
 const forwardedHeader = "Gantry-Forwarded-By"
 
+// proxyTo sends r to the API at api once (marked with forwardedHeader); a
+// failure to reach it is a 502 that starts with failure.
+func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, api string, transport http.RoundTripper, failure string) {
+	target := &url.URL{Scheme: "http", Host: api}
+	proxy := &httputil.ReverseProxy{
+		Transport: transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = api
+			pr.Out.Header.Set(forwardedHeader, s.cfg.Node.Name)
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeError(w, http.StatusBadGateway, failure+": "+err.Error())
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
 // forwardWrites sends writes that reach a follower to the raft leader's API,
 // so a client may talk to any server. Reads stay local, but for the ones the
 // leader must answer (see isLeaderRead).
@@ -59,19 +77,7 @@ func (s *Server) forwardWrites(next http.Handler) http.Handler {
 		case api == "" || r.Header.Get(forwardedHeader) != "":
 			writeError(w, http.StatusServiceUnavailable, "no raft leader is known yet; retry")
 		default:
-			target := &url.URL{Scheme: "http", Host: api}
-			proxy := &httputil.ReverseProxy{
-				Transport: transport,
-				Rewrite: func(pr *httputil.ProxyRequest) {
-					pr.SetURL(target)
-					pr.Out.Host = api
-					pr.Out.Header.Set(forwardedHeader, s.cfg.Node.Name)
-				},
-				ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-					writeError(w, http.StatusBadGateway, "forward to the raft leader at "+api+": "+err.Error())
-				},
-			}
-			proxy.ServeHTTP(w, r)
+			s.proxyTo(w, r, api, transport, "forward to the raft leader at "+api)
 		}
 	})
 }

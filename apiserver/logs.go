@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 )
 
 // taskLogs answers GET /v1/tasks/{id}/logs?container=NAME&stream=stdout|stderr
@@ -79,17 +77,5 @@ func (s *Server) proxyTaskLogs(w http.ResponseWriter, r *http.Request, id string
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("logs of task %s: it runs on node %s, whose API address is not known here", id, t.Node))
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: api}
-	proxy := &httputil.ReverseProxy{
-		Transport: forwardTransport,
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Host = api
-			pr.Out.Header.Set(forwardedHeader, s.cfg.Node.Name)
-		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeError(w, http.StatusBadGateway, fmt.Sprintf("logs of task %s: ask node %s at %s: %v", id, t.Node, api, err))
-		},
-	}
-	proxy.ServeHTTP(w, r)
+	s.proxyTo(w, r, api, forwardTransport, fmt.Sprintf("logs of task %s: ask node %s at %s", id, t.Node, api))
 }
