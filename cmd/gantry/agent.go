@@ -113,15 +113,7 @@ func openDrivers(ctx context.Context, f serverFlags, names []string, hostIP stri
 			})
 		case docker.Name:
 			engine, err := docker.NewMoby("")
-			if err == nil {
-				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err = engine.Ping(pctx)
-				cancel()
-				if err != nil {
-					_ = engine.Close()
-				}
-			}
-			if err != nil {
+			if err = pingDocker(ctx, engine, err); err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("--driver docker: no Docker engine answers: %w", err)
 			}

@@ -239,6 +239,27 @@ func shareHealth(c *discovery.Cluster, bal *balancer.Balancer, group, addr strin
 	_ = c.SetHealth(group, addr, discovery.Health(to.String()), reason)
 }
 
+// dockerEngine is a Docker client as discovery and driver/docker make one.
+type dockerEngine interface {
+	Ping(context.Context) error
+	Close() error
+}
+
+// pingDocker checks, within 5 s, that the engine made with err answers;
+// it closes an engine that does not.
+func pingDocker(ctx context.Context, e dockerEngine, err error) error {
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.Ping(pctx); err != nil {
+		_ = e.Close()
+		return err
+	}
+	return nil
+}
+
 // runDocker follows labelled containers on this host when --docker says so,
 // or (the default, "auto") when a Docker engine answers.
 func runDocker(ctx context.Context, f serverFlags, c *discovery.Cluster, log *slog.Logger) error {
@@ -247,14 +268,7 @@ func runDocker(ctx context.Context, f serverFlags, c *discovery.Cluster, log *sl
 		return nil
 	}
 	engine, err := discovery.NewDockerEngine()
-	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = engine.Ping(pctx)
-		cancel()
-		if err != nil {
-			_ = engine.Close()
-		}
-	}
+	err = pingDocker(ctx, engine, err)
 	if err != nil {
 		if mode == "true" {
 			return fmt.Errorf("--docker: no Docker engine answers: %w", err)
