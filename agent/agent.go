@@ -120,17 +120,6 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), runners: map[string]*runner{}, m: newMetrics(cfg.Registry)}, nil
 }
 
-// DriverNames lists the configured drivers, sorted: what the node offers
-// the scheduler.
-func (a *Agent) DriverNames() []string {
-	out := make([]string, 0, len(a.cfg.Drivers))
-	for n := range a.cfg.Drivers {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // Run adopts what a previous run left on the host, then follows the node's
 // placements until ctx ends. Tasks keep running when Run returns: the
 // drivers' Close decides (processes stop, containers stay to be adopted).
@@ -214,10 +203,10 @@ func (a *Agent) removeStrays(ctx context.Context, adopt map[string][]recovered) 
 
 // removeForeign removes, and forgets, recovered containers that carry the
 // ID of a task still PROVISIONING: this agent reports PENDING before it
-// starts anything, so they were never started for that task. They are a
-// previous store's (task IDs derive from the store's commit index, so a
-// --dev node without --data-dir issues the same IDs again on each run), and
-// adopting them would run that store's task definition under this one's.
+// starts anything, so they were never started for that task and belong to
+// another store (a --dev node restarted without --data-dir). Task IDs now
+// include the plan's time, so this should not happen; adopting such a
+// container would run another task definition under this task's name.
 func (a *Agent) removeForeign(ctx context.Context, p *store.Placements, adopt map[string][]recovered) {
 	for _, t := range p.Tasks {
 		if t.Node != a.cfg.Node || t.LastStatus != store.TaskProvisioning {

@@ -280,9 +280,6 @@ func TestLifecycle(t *testing.T) {
 	if got := h.a.Tasks(); !reflect.DeepEqual(got, []string{id}) {
 		t.Errorf("Tasks() = %v, want [%s]", got, id)
 	}
-	if got := h.a.DriverNames(); !reflect.DeepEqual(got, []string{"process"}) {
-		t.Errorf("DriverNames() = %v, want [process]", got)
-	}
 }
 
 func TestAcknowledgedDrain(t *testing.T) {
