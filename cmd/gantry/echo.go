@@ -20,17 +20,18 @@ func newEchoServerCmd() *cobra.Command {
 		Short: "Run a small backend for demos and tests",
 		Long: `Run an HTTP backend that answers with its name and the request it saw, plus
 /health (/health/fail and /health/ok toggle it), /ws (WebSocket echo),
-/slow?ms=N, /status/N and /bytes/N. The port comes from --addr, else $PORT,
-else 8080. SIGINT or SIGTERM stop it gracefully.`,
+/slow?ms=N, /status/N and /bytes/N. The address comes from --addr, else
+$PORT (on $GANTRY_HOST_IP when set: the process driver sets both), else :8080.
+SIGINT or SIGTERM stop it gracefully.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default :$PORT, else :8080)")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default $GANTRY_HOST_IP:$PORT, else :8080)")
 	cmd.Flags().StringVar(&name, "name", "", "name to answer with (default hostname:port)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if addr == "" {
 			addr = ":8080"
 			if p := os.Getenv("PORT"); p != "" {
-				addr = net.JoinHostPort("", p)
+				addr = net.JoinHostPort(os.Getenv("GANTRY_HOST_IP"), p)
 			}
 		}
 		ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)

@@ -6,10 +6,11 @@
 //
 // What a task sees:
 //   - argv: the task's EntryPoint followed by its Command; the first element is
-//     the program, looked up in the agent's PATH when it has no slash.
+//     the program, looked up in the task's PATH when it has no slash.
 //   - environment: PATH and HOME (the agent's, unless the task sets them), the
 //     task's Env, $PORT (the first mapping's host port), GANTRY_PORT_<containerPort>
-//     for each mapping and GANTRY_TASK_ID. Nothing else of the agent's
+//     for each mapping, GANTRY_HOST_IP (Config.HostIP: the address the ports
+//     were picked on and where the node registers them) and GANTRY_TASK_ID. Nothing else of the agent's
 //     environment reaches the task, so the agent's secrets stay with it.
 //   - working directory: the task's directory under Config.DataDir, which also
 //     holds stdout.log and stderr.log (rotated to *.log.1 at Config.MaxLogBytes).

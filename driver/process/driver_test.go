@@ -135,6 +135,7 @@ func TestStartServesOnDynamicPorts(t *testing.T) {
 		"GANTRY_PORT_9090=" + strconv.Itoa(other),
 		"GREETING=hi",
 		"GANTRY_TASK_ID=web-1",
+		"GANTRY_HOST_IP=127.0.0.1",
 	} {
 		if !contains(env, want) {
 			t.Errorf("task env lacks %q; got %q", want, env)

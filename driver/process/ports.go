@@ -74,7 +74,7 @@ func bindFree(hostIP, proto string) (io.Closer, int, error) {
 }
 
 // taskEnv builds the task's environment (see the package doc): base PATH and
-// HOME, the task's Env over them, then the port variables and GANTRY_TASK_ID,
+// HOME, the task's Env over them, then the port variables, GANTRY_HOST_IP and GANTRY_TASK_ID,
 // which the task cannot override. The result is sorted.
 func taskEnv(cfg Config, t driver.Task, home string, ports map[int]int) []string {
 	env := map[string]string{"PATH": cfg.Path, "HOME": home}
@@ -88,6 +88,7 @@ func taskEnv(cfg Config, t driver.Task, home string, ports map[int]int) []string
 		}
 		env["GANTRY_PORT_"+strconv.Itoa(pm.ContainerPort)] = hp
 	}
+	env["GANTRY_HOST_IP"] = cfg.HostIP
 	env[taskIDEnv] = t.ID
 	out := make([]string, 0, len(env))
 	for k, v := range env {
