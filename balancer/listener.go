@@ -104,6 +104,9 @@ type httpListener struct {
 // Read, in the connection's own goroutine, never in the accept loop.
 func (l *httpListener) dispatch(cc *countingConn) {
 	st := l.state.Load()
+	// Every deadline of an HTTP connection is set through these wrappers,
+	// so its far deadlines can be coarse (deadline.go).
+	cc.Conn = newLazyConn(cc.Conn)
 	var c net.Conn = cc
 	if st.proxy != nil {
 		c = newProxyConn(c, st.proxy, st.headerTimeout)

@@ -257,6 +257,7 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 	rs.targetStart = time.Now()
 	kind, retry := t.up.roundTrip(&ctx.Request, &ctx.Response, roundTripOpts{
 		timeout:    g.responseTimeout,
+		start:      rs.targetStart,
 		rewindable: rewindable,
 		maxBody:    rs.ls.maxBody,
 		done:       t,

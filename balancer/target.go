@@ -91,7 +91,13 @@ func newTarget(group, addr string, tune upstreamTuning, m *metrics) *target {
 		WriteBufferSize:           tune.writeBufferSize,
 		ConnPoolStrategy:          fasthttp.LIFO,
 		Dial: func(addr string) (net.Conn, error) {
-			return fasthttp.DialTimeout(addr, time.Duration(t.connectTimeout.Load()))
+			c, err := fasthttp.DialTimeout(addr, time.Duration(t.connectTimeout.Load()))
+			if err != nil {
+				return nil, err
+			}
+			// Only roundTrip and streamBody set this connection's
+			// deadlines, so the far ones can be coarse (deadline.go).
+			return newLazyConn(c), nil
 		},
 	}
 	t.up = newUpstream(t.hc)

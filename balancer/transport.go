@@ -28,6 +28,9 @@ type upstream interface {
 
 type roundTripOpts struct {
 	timeout time.Duration // for the response headers
+	// start is when the attempt began (the response deadline counts from
+	// it); zero means now.
+	start time.Time
 	// rewindable is true when req can be sent again: its body is in memory.
 	rewindable bool
 	// maxBody bounds a streamed request body (fasthttp enforces the limit
@@ -76,7 +79,11 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 	}
 	conn := cc.Conn()
 
-	deadline := time.Now().Add(o.timeout)
+	start := o.start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	deadline := start.Add(o.timeout)
 	if o.rewindable {
 		_ = conn.SetWriteDeadline(deadline)
 	} else {

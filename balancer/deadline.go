@@ -1,0 +1,203 @@
+package balancer
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Coarse deadlines.
+//
+// A keep-alive proxy moves a connection's deadlines several times per
+// request: fasthttp's server sets the idle, header and body read deadlines
+// of every request, and each round trip to a target sets a write and a
+// read deadline. Through net.Conn each move reads the clock twice and
+// re-arms a runtime timer, together about a tenth of the proxy's user-space
+// time per request. Those deadlines are tens of seconds away, and firing
+// one a few milliseconds late changes nothing anybody can observe, so
+// lazyConn keeps them in memory instead: a far deadline is one atomic
+// store, and one background scan (every deadlineTick) arms the socket's
+// real deadline, already in the past, on the connections whose time has
+// come. A blocked Read or Write then fails with os.ErrDeadlineExceeded, as
+// it would have. Deadlines nearer than lazyHorizon, and clearing a deadline
+// that was armed, go to the socket at once, so short timeouts and the
+// "deadline in the past" idiom for waking a blocked reader keep their
+// exact meaning.
+
+const (
+	// deadlineTick is how often due deadlines are armed: the most a far
+	// deadline fires late.
+	deadlineTick = 100 * time.Millisecond
+	// lazyHorizon: deadlines at least this far ahead are kept in memory.
+	lazyHorizon = 2 * time.Second
+)
+
+// deadlineScan is the process's one scanner of lazy deadlines. Its
+// goroutine runs while connections are registered.
+var deadlineScan = &deadlineWheel{base: time.Now()}
+
+type deadlineWheel struct {
+	base time.Time    // monotonic origin of every offset
+	now  atomic.Int64 // offset of the last scan (coarse "now")
+
+	mu      sync.Mutex
+	conns   []*lazyConn
+	running bool
+}
+
+// offset is t's distance from the wheel's origin; monotonic when t has a
+// monotonic reading (time.Now().Add(...) does), so wall-clock steps do not
+// move deadlines.
+func (w *deadlineWheel) offset(t time.Time) int64 { return int64(t.Sub(w.base)) }
+
+func (w *deadlineWheel) register(c *lazyConn) {
+	w.mu.Lock()
+	c.slot = len(w.conns)
+	w.conns = append(w.conns, c)
+	if !w.running {
+		w.running = true
+		w.now.Store(int64(time.Since(w.base)))
+		go w.run()
+	}
+	w.mu.Unlock()
+}
+
+func (w *deadlineWheel) unregister(c *lazyConn) {
+	w.mu.Lock()
+	if i := c.slot; i >= 0 {
+		last := len(w.conns) - 1
+		w.conns[i] = w.conns[last]
+		w.conns[i].slot = i
+		w.conns[last] = nil
+		w.conns = w.conns[:last]
+		c.slot = -1
+	}
+	w.mu.Unlock()
+}
+
+// run arms due deadlines every tick and returns once no connection is
+// registered (the next registration starts it again).
+func (w *deadlineWheel) run() {
+	t := time.NewTicker(deadlineTick)
+	defer t.Stop()
+	for range t.C {
+		now := int64(time.Since(w.base))
+		w.now.Store(now)
+		w.mu.Lock()
+		if len(w.conns) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		for _, c := range w.conns {
+			c.fireDue(now)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// lazyDir is one direction's deadline.
+type lazyDir struct {
+	at    atomic.Int64 // offset of a lazy deadline; 0: none kept here
+	armed atomic.Bool  // the socket itself may have a deadline set
+}
+
+// pastDeadline makes a socket's blocked call fail at once.
+var pastDeadline = time.Unix(1, 0)
+
+// lazyConn is a connection whose far deadlines are coarse (see above). It
+// must be the only way its socket's deadlines are set. Close unregisters it.
+type lazyConn struct {
+	net.Conn
+	r, w   lazyDir
+	mu     sync.Mutex // serialises arming and clearing the socket's deadlines
+	slot   int        // index in deadlineScan.conns; -1 once unregistered
+	closed atomic.Bool
+}
+
+func newLazyConn(c net.Conn) *lazyConn {
+	lc := &lazyConn{Conn: c, slot: -1}
+	deadlineScan.register(lc)
+	return lc
+}
+
+func (c *lazyConn) SetReadDeadline(t time.Time) error {
+	return c.set(&c.r, t, c.Conn.SetReadDeadline)
+}
+
+func (c *lazyConn) SetWriteDeadline(t time.Time) error {
+	return c.set(&c.w, t, c.Conn.SetWriteDeadline)
+}
+
+func (c *lazyConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *lazyConn) set(d *lazyDir, t time.Time, apply func(time.Time) error) error {
+	if t.IsZero() {
+		d.at.Store(0)
+		return c.disarm(d, apply)
+	}
+	off := deadlineScan.offset(t)
+	if off-deadlineScan.now.Load() < int64(lazyHorizon) || c.closed.Load() {
+		// Near, past, or on a closed connection (for its error): exact.
+		c.mu.Lock()
+		d.at.Store(0)
+		d.armed.Store(true)
+		err := apply(t)
+		c.mu.Unlock()
+		return err
+	}
+	// Store before looking at armed; fireDue sets armed before it claims
+	// the deadline. One of the two sees the other, so a deadline moved
+	// while it was being fired is never left armed in the past.
+	d.at.Store(off)
+	return c.disarm(d, apply)
+}
+
+// disarm clears the socket's deadline if one may be set.
+func (c *lazyConn) disarm(d *lazyDir, apply func(time.Time) error) error {
+	if !d.armed.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !d.armed.Load() {
+		return nil
+	}
+	d.armed.Store(false)
+	return apply(time.Time{})
+}
+
+// fireDue arms, in the past, each deadline of c that is due at now.
+func (c *lazyConn) fireDue(now int64) {
+	c.fire(&c.r, now, c.Conn.SetReadDeadline)
+	c.fire(&c.w, now, c.Conn.SetWriteDeadline)
+}
+
+func (c *lazyConn) fire(d *lazyDir, now int64, apply func(time.Time) error) {
+	at := d.at.Load()
+	if at == 0 || at > now {
+		return
+	}
+	c.mu.Lock()
+	d.armed.Store(true)
+	if d.at.CompareAndSwap(at, 0) {
+		_ = apply(pastDeadline)
+	}
+	c.mu.Unlock()
+}
+
+func (c *lazyConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		deadlineScan.unregister(c)
+	}
+	return c.Conn.Close()
+}
+
+// Unwrap returns the wrapped connection; lazyConn buffers nothing.
+func (c *lazyConn) Unwrap() net.Conn { return c.Conn }
