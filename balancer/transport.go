@@ -122,6 +122,9 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		return errResetBeforeResponse, true
 	}
 
+	if lc, ok := conn.(*lazyConn); ok {
+		lc.expectReply()
+	}
 	_ = conn.SetReadDeadline(deadline)
 	br := p.hc.AcquireReader(conn)
 	isHead := req.Header.IsHead()

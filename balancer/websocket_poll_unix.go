@@ -17,6 +17,18 @@ func readWaiter(c net.Conn) func() error {
 	if tc == nil {
 		return nil
 	}
+	// This wait and a lazyConn's own would take each other's edges.
+	for w := c; w != nil; {
+		if lc, ok := w.(*lazyConn); ok {
+			lc.stopWaitingFirst()
+			break
+		}
+		u, ok := w.(unwrapper)
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return nil

@@ -1,0 +1,230 @@
+package balancer
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// drain reads the message the peer just sent, leaving the lazyConn in the
+// state where its next Read waits first.
+func drain(t *testing.T, c *lazyConn, peer net.Conn, msg string) {
+	t.Helper()
+	if _, err := peer.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != msg {
+		t.Fatalf("Read = %q, %v; want %q", buf[:n], err, msg)
+	}
+	if !c.drained {
+		t.Fatal("a short read did not mark the socket drained")
+	}
+	c.expectReply()
+}
+
+func TestWaitFirstLayoutMatchesThisGo(t *testing.T) {
+	c, _ := lazyPair(t)
+	if c.poll == 0 {
+		t.Fatal("no poll descriptor for a TCP connection: the mirrored net.TCPConn layout no longer matches this Go; update waitread_linux.go")
+	}
+}
+
+func TestWaitFirstGetsLaterData(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	drain(t, c, peer, "first")
+	time.AfterFunc(50*time.Millisecond, func() { _, _ = peer.Write([]byte("second")) })
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "second" {
+		t.Fatalf("Read after waiting first = %q, %v; want \"second\"", buf[:n], err)
+	}
+}
+
+// TestWaitFirstStaleEdge: bytes sent in two writes but taken by one read
+// leave an edge behind; the next Read must still block for new bytes, not
+// return empty.
+func TestWaitFirstStaleEdge(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	_, _ = peer.Write([]byte("a"))
+	_, _ = peer.Write([]byte("b"))
+	time.Sleep(20 * time.Millisecond) // both segments queued before the read
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil || n == 0 {
+		t.Fatalf("Read = %d, %v", n, err)
+	}
+	if n == 1 { // the second byte came apart; take it
+		if _, err := c.Read(buf[1:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.expectReply()
+	time.AfterFunc(50*time.Millisecond, func() { _, _ = peer.Write([]byte("c")) })
+	n, err = c.Read(buf)
+	if err != nil || string(buf[:n]) != "c" {
+		t.Fatalf("Read after a stale edge = %q, %v; want \"c\"", buf[:n], err)
+	}
+}
+
+func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
+	t.Parallel()
+	t.Run("deadline", func(t *testing.T) {
+		c, peer := lazyPair(t)
+		drain(t, c, peer, "x")
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want a deadline error", err)
+		}
+	})
+	t.Run("lazy deadline", func(t *testing.T) {
+		c, peer := lazyPair(t)
+		drain(t, c, peer, "x")
+		_ = c.SetReadDeadline(time.Now().Add(lazyHorizon + 100*time.Millisecond))
+		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want a deadline error", err)
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		c, peer := lazyPair(t)
+		drain(t, c, peer, "x")
+		time.AfterFunc(30*time.Millisecond, func() { _ = c.Close() })
+		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read = %v, want net.ErrClosed", err)
+		}
+	})
+	t.Run("peer closes", func(t *testing.T) {
+		c, peer := lazyPair(t)
+		drain(t, c, peer, "x")
+		time.AfterFunc(30*time.Millisecond, func() { _ = peer.Close() })
+		if _, err := c.Read(make([]byte, 8)); err != io.EOF {
+			t.Fatalf("Read = %v, want EOF", err)
+		}
+	})
+}
+
+// TestWaitFirstConcurrentReaders: two goroutines reading one connection
+// both get their bytes (Reads are serialised, as net.Conn's are).
+func TestWaitFirstConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	drain(t, c, peer, "x")
+	var wg sync.WaitGroup
+	got := make(chan byte, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b [1]byte
+			if _, err := c.Read(b[:]); err == nil {
+				got <- b[0]
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	_, _ = peer.Write([]byte("1"))
+	time.Sleep(20 * time.Millisecond)
+	_, _ = peer.Write([]byte("2"))
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a concurrent reader never got its byte")
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d readers got a byte, want 2", len(got))
+	}
+}
+
+// TestReadWaiterStopsWaitingFirst: a WebSocket relay that waits on the
+// socket itself turns the wrapper's own wait off, or the two would take
+// each other's edges and a Read could sleep on bytes already there.
+func TestReadWaiterStopsWaitingFirst(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	drain(t, c, peer, "x")
+	wait := readWaiter(&countingConn{Conn: c})
+	if wait == nil {
+		t.Fatal("no readWaiter through countingConn and lazyConn")
+	}
+	if c.poll != 0 || c.waitNext {
+		t.Fatal("readWaiter left the lazyConn waiting first")
+	}
+	_, _ = peer.Write([]byte("y"))
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(make([]byte, 8)); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read after readWaiter slept on bytes already there")
+	}
+}
+
+// TestNoWaitFirstWithoutExpectReply: a peer's FIN that came with its last
+// bytes is reported by the next Read at once; only a Read announced by
+// expectReply waits first.
+func TestNoWaitFirstWithoutExpectReply(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	_, _ = peer.Write([]byte("last"))
+	_ = peer.Close()
+	time.Sleep(20 * time.Millisecond) // bytes and FIN queued together
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "last" {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(buf); done <- err }()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Fatalf("Read = %v, want EOF", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the end of stream that came with the last bytes was not reported")
+	}
+}
+
+// TestWaitFirstPeerClosedBeforeRequest: a target that closed a pooled
+// connection (its FIN came with the last response) answers the next request
+// with a reset, which ends the wait: the failure is seen at once and the
+// request can be retried elsewhere, not left waiting for its timeout.
+func TestWaitFirstPeerClosedBeforeRequest(t *testing.T) {
+	t.Parallel()
+	c, peer := lazyPair(t)
+	_, _ = peer.Write([]byte("response"))
+	_ = peer.Close()
+	time.Sleep(20 * time.Millisecond)
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "response" {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.expectReply()
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(buf); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Read from a closed peer succeeded")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiting first for a reply from a closed peer never ended")
+	}
+}
