@@ -17,7 +17,9 @@ import (
 // the owned processes' (wrkUser is the user time of a wrk that started and
 // exited between the snapshots), which also catches processes too short-lived
 // to be seen; system time of other processes is summed per process, leaving
-// out ksoftirqd, which serves the benchmark's own packets.
+// out ksoftirqd, which serves the benchmark's own packets. Time the
+// hypervisor stole from the virtual CPUs counts too: on a shared host it
+// slows whichever peer it hits, and is invisible in any process's times.
 func otherCPU(before, after snapshot, owned []int, wrkUser time.Duration) (cores float64, who string) {
 	if after.sys.CPUs == 0 || after.sys.Total() <= before.sys.Total() {
 		return 0, ""
@@ -58,7 +60,11 @@ func otherCPU(before, after snapshot, owned []int, wrkUser time.Duration) (cores
 	}
 	sysUser := float64((after.sys.User + after.sys.Nice) - (before.sys.User + before.sys.Nice))
 	otherUser := max(0, sysUser-ownedUser)
-	cores = (otherUser + otherSys) / wall
+	steal := float64(after.sys.Steal - min(after.sys.Steal, before.sys.Steal))
+	if steal > 0 {
+		others = append(others, user{"hypervisor steal", uint64(steal)})
+	}
+	cores = (otherUser + otherSys + steal) / wall
 	// User time nobody alive at the second snapshot accounts for belongs to
 	// processes that exited during the run (compilers, test binaries...).
 	if exited := otherUser - otherSeenUser; exited > 0 {

@@ -36,6 +36,17 @@ func TestOtherCPU(t *testing.T) {
 	if want := "compile(20) 0.30, exited processes 0.10, new(40) 0.00"; who != want {
 		t.Errorf("otherCPU() who = %q, want %q", who, want)
 	}
+	// Time stolen by the hypervisor disturbs a run like another process.
+	stolen := after
+	stolen.sys.Steal += 250
+	stolen.sys.Idle -= 250
+	cores, who = otherCPU(before, stolen, []int{10}, 100*tick)
+	if math.Abs(cores-0.651) > 1e-9 {
+		t.Errorf("otherCPU(with steal) cores = %v, want 0.651", cores)
+	}
+	if want := "compile(20) 0.30, hypervisor steal 0.25, exited processes 0.10"; who != want {
+		t.Errorf("otherCPU(with steal) who = %q, want %q", who, want)
+	}
 	if cores, _ := otherCPU(after, after, nil, 0); cores != 0 {
 		t.Errorf("otherCPU(no time) = %v, want 0", cores)
 	}
