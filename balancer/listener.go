@@ -106,7 +106,9 @@ func (l *httpListener) dispatch(cc *countingConn) {
 	st := l.state.Load()
 	// Every deadline of an HTTP connection is set through these wrappers,
 	// so its far deadlines can be coarse (deadline.go).
-	cc.Conn = newLazyConn(cc.Conn)
+	lc := newLazyConn(cc.Conn)
+	lc.watchHangUps()
+	cc.Conn = lc
 	var c net.Conn = cc
 	if st.proxy != nil {
 		c = newProxyConn(c, st.proxy, st.headerTimeout)

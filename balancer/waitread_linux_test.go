@@ -228,3 +228,100 @@ func TestWaitFirstPeerClosedBeforeRequest(t *testing.T) {
 		t.Fatal("waiting first for a reply from a closed peer never ended")
 	}
 }
+
+// watchedPair is lazyPair with hang-ups watched, as client connections are.
+func watchedPair(t *testing.T) (*lazyConn, *net.TCPConn) {
+	t.Helper()
+	c, peer := lazyPair(t)
+	if !c.watchHangUps() {
+		t.Fatal("watchHangUps failed on a TCP connection")
+	}
+	return c, peer.(*net.TCPConn)
+}
+
+func readWithin(t *testing.T, c net.Conn, d time.Duration) (string, error) {
+	t.Helper()
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		done <- result{string(buf[:n]), err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-time.After(d):
+		t.Fatalf("Read did not return within %v", d)
+		return "", nil
+	}
+}
+
+func TestWatchedWaitsFirstForNextRequest(t *testing.T) {
+	t.Parallel()
+	c, peer := watchedPair(t)
+	_, _ = peer.Write([]byte("req1"))
+	if s, err := readWithin(t, c, 2*time.Second); err != nil || s != "req1" {
+		t.Fatalf("Read = %q, %v", s, err)
+	}
+	time.AfterFunc(30*time.Millisecond, func() { _, _ = peer.Write([]byte("req2")) })
+	if s, err := readWithin(t, c, 2*time.Second); err != nil || s != "req2" {
+		t.Fatalf("Read after waiting first = %q, %v; want req2", s, err)
+	}
+}
+
+// TestWatchedSeesFINThatCameWithLastBytes is the case waiting first cannot
+// see by itself: the FIN arrived with the request, the read took the
+// request, and the end of stream has no edge left. The watcher must end the
+// wait, or a half-closing keep-alive client waits for its idle timeout.
+func TestWatchedSeesFINThatCameWithLastBytes(t *testing.T) {
+	t.Parallel()
+	for i := range 20 {
+		c, peer := watchedPair(t)
+		_, _ = peer.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		_ = peer.CloseWrite()
+		time.Sleep(time.Duration(i%4) * 5 * time.Millisecond)
+		if s, err := readWithin(t, c, 2*time.Second); err != nil || s == "" {
+			t.Fatalf("Read = %q, %v", s, err)
+		}
+		if _, err := readWithin(t, c, 2*time.Second); err != io.EOF {
+			t.Fatalf("run %d: Read after the request = %v, want EOF", i, err)
+		}
+	}
+}
+
+// TestHungUpRestoresDeadline: the wake borrows the socket's read deadline
+// and gives it back, so reads after it are not cut short.
+func TestHungUpRestoresDeadline(t *testing.T) {
+	t.Parallel()
+	c, peer := watchedPair(t)
+	_, _ = peer.Write([]byte("x"))
+	if _, err := readWithin(t, c, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		c.rmu.Lock()
+		c.waitForData()
+		c.rmu.Unlock()
+		close(done)
+	}()
+	waitFor(t, 2*time.Second, "the read to park", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.parked
+	})
+	c.hungUp()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("hungUp did not wake a parked read")
+	}
+	_, _ = peer.Write([]byte("y"))
+	if s, err := readWithin(t, c, 2*time.Second); err != nil || s != "y" {
+		t.Fatalf("Read after a wake = %q, %v; want y (the deadline must be given back)", s, err)
+	}
+}
