@@ -115,30 +115,61 @@ type lazyConn struct {
 	slot   int        // index in deadlineScan.conns; -1 once unregistered
 	closed atomic.Bool
 
-	// exactR is the read deadline last applied to the socket itself (zero
-	// when none is); guarded by mu. Waking a wait early borrows the
-	// socket's deadline, and this is what it is given back.
-	exactR time.Time
-
-	waitFirst // waitfirst.go
+	// Waiting before reading (waitread_linux.go). rmu serialises Reads,
+	// as the socket's own read lock does, so that the wait, taken outside
+	// that lock, is never beside another Read. poll is the socket's runtime
+	// poll descriptor (0: never wait first); drained says no read yet, or
+	// the last one emptied the socket; waitNext lets the next Read wait
+	// first (expectReply).
+	rmu      sync.Mutex
+	poll     uintptr
+	drained  bool
+	waitNext bool
 }
 
 func newLazyConn(c net.Conn) *lazyConn {
-	lc := &lazyConn{Conn: c, slot: -1}
-	lc.poll, lc.fd = pollContext(c)
-	lc.drained = true
+	lc := &lazyConn{Conn: c, slot: -1, poll: pollContext(c), drained: true}
 	deadlineScan.register(lc)
 	return lc
 }
 
-func (c *lazyConn) SetReadDeadline(t time.Time) error {
-	return c.set(&c.r, t, c.applyRead)
+// Read waits for data first when expectReply asked for it and the last
+// read emptied the socket, saving the read(2) that would find nothing.
+func (c *lazyConn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.poll == 0 || len(b) == 0 {
+		return c.Conn.Read(b)
+	}
+	if c.waitNext && c.drained {
+		pollWaitRead(c.poll)
+	}
+	c.waitNext = false
+	n, err := c.Conn.Read(b)
+	c.drained = err == nil && n > 0 && n < len(b)
+	return n, err
 }
 
-// applyRead sets the socket's read deadline; with mu held.
-func (c *lazyConn) applyRead(t time.Time) error {
-	c.exactR = t
-	return c.Conn.SetReadDeadline(t)
+// expectReply says that the next Read is for the peer's answer to what was
+// just written, so it may wait before reading (waitread_linux.go says why
+// only then).
+func (c *lazyConn) expectReply() {
+	c.rmu.Lock()
+	c.waitNext = true
+	c.rmu.Unlock()
+}
+
+// stopWaitingFirst turns waiting first off for good: the caller is about
+// to wait on the socket itself (readWaiter), which consumes the edges the
+// wait relies on.
+func (c *lazyConn) stopWaitingFirst() {
+	c.rmu.Lock()
+	c.poll, c.waitNext = 0, false
+	c.rmu.Unlock()
+}
+
+func (c *lazyConn) SetReadDeadline(t time.Time) error {
+	return c.set(&c.r, t, c.Conn.SetReadDeadline)
 }
 
 func (c *lazyConn) SetWriteDeadline(t time.Time) error {
@@ -190,7 +221,7 @@ func (c *lazyConn) disarm(d *lazyDir, apply func(time.Time) error) error {
 
 // fireDue arms, in the past, each deadline of c that is due at now.
 func (c *lazyConn) fireDue(now int64) {
-	c.fire(&c.r, now, c.applyRead)
+	c.fire(&c.r, now, c.Conn.SetReadDeadline)
 	c.fire(&c.w, now, c.Conn.SetWriteDeadline)
 }
 
@@ -210,7 +241,6 @@ func (c *lazyConn) fire(d *lazyDir, now int64, apply func(time.Time) error) {
 func (c *lazyConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		deadlineScan.unregister(c)
-		c.unwatch()
 	}
 	return c.Conn.Close()
 }

@@ -106,9 +106,7 @@ func (l *httpListener) dispatch(cc *countingConn) {
 	st := l.state.Load()
 	// Every deadline of an HTTP connection is set through these wrappers,
 	// so its far deadlines can be coarse (deadline.go).
-	lc := newLazyConn(cc.Conn)
-	lc.watchHangUps()
-	cc.Conn = lc
+	cc.Conn = newLazyConn(cc.Conn)
 	var c net.Conn = cc
 	if st.proxy != nil {
 		c = newProxyConn(c, st.proxy, st.headerTimeout)

@@ -3,7 +3,6 @@ package balancer
 import (
 	"net"
 	"sync"
-	"syscall"
 	"unsafe"
 )
 
@@ -59,22 +58,22 @@ var (
 	layoutOK   bool
 )
 
-// pollContext returns c's runtime poll descriptor and file descriptor, or
-// 0 when c is not a TCP connection or the layout check failed.
-func pollContext(c net.Conn) (uintptr, int) {
+// pollContext returns c's runtime poll descriptor, or 0 when c is not a
+// TCP connection or the layout check failed.
+func pollContext(c net.Conn) uintptr {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || tc == nil {
-		return 0, -1
+		return 0
 	}
 	layoutOnce.Do(func() { layoutOK = checkLayout(tc) })
 	if !layoutOK {
-		return 0, -1
+		return 0
 	}
 	fd := (*tcpConnLayout)(unsafe.Pointer(tc)).fd
 	if fd == nil {
-		return 0, -1
+		return 0
 	}
-	return fd.runtimeCtx, fd.sysfd
+	return fd.runtimeCtx
 }
 
 // checkLayout compares the mirrored descriptor with the one the socket
@@ -96,89 +95,3 @@ func checkLayout(tc *net.TCPConn) bool {
 // deadline, or Close. Its result is not needed: the Read that follows
 // reports any error.
 func pollWaitRead(ctx uintptr) { _ = runtime_pollWait(ctx, 'r') }
-
-// hangUps watches client sockets for the peer's FIN or a reset, the one
-// thing the runtime's poller does not remember (it reports EPOLLRDHUP as
-// plain readability): its own epoll set holds each socket edge-triggered
-// for EPOLLRDHUP only, so bytes arriving never wake it, and one goroutine
-// tells each hung-up connection (lazyConn.hungUp). It runs while sockets
-// are registered; the descriptor's close takes it out of the set.
-var hangUps = &hangUpWatch{epfd: -1}
-
-type hangUpWatch struct {
-	once sync.Once
-	epfd int
-
-	mu      sync.Mutex
-	conns   map[uint64]*lazyConn
-	next    uint64
-	running bool
-}
-
-// add registers c's socket fd; it returns c's token, 0 when it cannot.
-func (w *hangUpWatch) add(c *lazyConn, fd int) uint64 {
-	w.once.Do(func() {
-		if fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err == nil {
-			w.epfd = fd
-			w.conns = make(map[uint64]*lazyConn)
-		}
-	})
-	if w.epfd < 0 || fd < 0 {
-		return 0
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.next++
-	tok := w.next
-	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | epollET, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
-	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return 0
-	}
-	w.conns[tok] = c
-	if !w.running {
-		w.running = true
-		go w.run()
-	}
-	return tok
-}
-
-func (w *hangUpWatch) remove(tok uint64) {
-	w.mu.Lock()
-	delete(w.conns, tok)
-	w.mu.Unlock()
-}
-
-// epollET is EPOLLET as the uint32 of syscall.EpollEvent.Events.
-const epollET = 1 << 31
-
-// hangUpPoll bounds each wait, so the goroutine notices it has nothing left
-// to watch and ends.
-const hangUpPoll = 200
-
-func (w *hangUpWatch) run() {
-	events := make([]syscall.EpollEvent, 128)
-	var hung []*lazyConn
-	for {
-		n, err := syscall.EpollWait(w.epfd, events, hangUpPoll)
-		if err != nil && err != syscall.EINTR {
-			n = 0
-		}
-		hung = hung[:0]
-		w.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
-			tok := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if c := w.conns[tok]; c != nil {
-				hung = append(hung, c)
-			}
-		}
-		if len(w.conns) == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
-		}
-		w.mu.Unlock()
-		for _, c := range hung {
-			c.hungUp()
-		}
-	}
-}
