@@ -11,6 +11,12 @@
 // reload neither resets health nor drops keep-alive connections, and a health
 // flap never rebuilds a table.
 //
+// HTTP client and target connections are wrapped in a lazyConn: deadlines two
+// seconds or more ahead are kept in memory and armed by one scan every 100 ms
+// (deadline.go), and on Linux the read of a target's response waits on the
+// runtime's poller before it reads (waitread_linux.go), saving the read(2)
+// that Go's read-first would spend finding nothing.
+//
 // The package must never import the control plane (store, apiserver, scheduler,
 // agent): configuration comes in as spec values.
 package balancer
