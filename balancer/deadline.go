@@ -115,20 +115,18 @@ type lazyConn struct {
 	slot   int        // index in deadlineScan.conns; -1 once unregistered
 	closed atomic.Bool
 
-	// Waiting before reading (waitread_linux.go). rmu serialises Reads,
-	// as the socket's own read lock does, so that the wait, taken outside
-	// that lock, is never beside another Read. poll is the socket's runtime
-	// poll descriptor (0: never wait first); drained says no read yet, or
-	// the last one emptied the socket; waitNext lets the next Read wait
-	// first (expectReply).
+	// Waiting before reading (waitread_linux.go). rmu serialises Reads;
+	// sw waits on the socket (nil: never wait first); drained says no read
+	// yet, or the last one emptied the socket; waitNext lets the next Read
+	// wait first (expectReply).
 	rmu      sync.Mutex
-	poll     uintptr
+	sw       *socketWait
 	drained  bool
 	waitNext bool
 }
 
 func newLazyConn(c net.Conn) *lazyConn {
-	lc := &lazyConn{Conn: c, slot: -1, poll: pollContext(c), drained: true}
+	lc := &lazyConn{Conn: c, slot: -1, drained: true}
 	deadlineScan.register(lc)
 	return lc
 }
@@ -138,16 +136,24 @@ func newLazyConn(c net.Conn) *lazyConn {
 func (c *lazyConn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.poll == 0 || len(b) == 0 {
+	if c.sw == nil || len(b) == 0 {
 		return c.Conn.Read(b)
 	}
 	if c.waitNext && c.drained {
-		pollWaitRead(c.poll)
+		c.sw.waitRead()
 	}
 	c.waitNext = false
 	n, err := c.Conn.Read(b)
 	c.drained = err == nil && n > 0 && n < len(b)
 	return n, err
+}
+
+// waitForReplies lets expectReply make Reads wait first; for connections
+// to targets, which only read answers to what they wrote.
+func (c *lazyConn) waitForReplies() {
+	c.rmu.Lock()
+	c.sw = newSocketWait(c.Conn)
+	c.rmu.Unlock()
 }
 
 // expectReply says that the next Read is for the peer's answer to what was
@@ -164,7 +170,7 @@ func (c *lazyConn) expectReply() {
 // wait relies on.
 func (c *lazyConn) stopWaitingFirst() {
 	c.rmu.Lock()
-	c.poll, c.waitNext = 0, false
+	c.sw, c.waitNext = nil, false
 	c.rmu.Unlock()
 }
 

@@ -97,7 +97,9 @@ func newTarget(group, addr string, tune upstreamTuning, m *metrics) *target {
 			}
 			// Only roundTrip and streamBody set this connection's
 			// deadlines, so the far ones can be coarse (deadline.go).
-			return newLazyConn(c), nil
+			lc := newLazyConn(c)
+			lc.waitForReplies()
+			return lc, nil
 		},
 	}
 	t.up = newUpstream(t.hc)

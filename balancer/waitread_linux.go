@@ -3,6 +3,7 @@ package balancer
 import (
 	"net"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -58,23 +59,42 @@ var (
 	layoutOK   bool
 )
 
-// pollContext returns c's runtime poll descriptor, or 0 when c is not a
-// TCP connection or the layout check failed.
-func pollContext(c net.Conn) uintptr {
+// socketWait waits on a socket's poll descriptor while holding a reference
+// to the socket (RawConn.Control), as the socket's own Read does: a Close
+// meanwhile wakes the wait, and the descriptor is not freed (and reused by
+// another socket) under it.
+type socketWait struct {
+	raw  syscall.RawConn
+	wait func(uintptr)
+}
+
+// newSocketWait returns nil when c is not a TCP connection or the layout
+// check failed.
+func newSocketWait(c net.Conn) *socketWait {
 	tc, ok := c.(*net.TCPConn)
 	if !ok || tc == nil {
-		return 0
+		return nil
 	}
 	layoutOnce.Do(func() { layoutOK = checkLayout(tc) })
 	if !layoutOK {
-		return 0
+		return nil
 	}
 	fd := (*tcpConnLayout)(unsafe.Pointer(tc)).fd
-	if fd == nil {
-		return 0
+	if fd == nil || fd.runtimeCtx == 0 {
+		return nil
 	}
-	return fd.runtimeCtx
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	ctx := fd.runtimeCtx
+	return &socketWait{raw: raw, wait: func(uintptr) { _ = runtime_pollWait(ctx, 'r') }}
 }
+
+// waitRead parks until the socket reports data, its end, an error, a
+// deadline or Close. Its result is not needed: the Read that follows
+// reports any error.
+func (w *socketWait) waitRead() { _ = w.raw.Control(w.wait) }
 
 // checkLayout compares the mirrored descriptor with the one the socket
 // reports through SyscallConn.
@@ -90,8 +110,3 @@ func checkLayout(tc *net.TCPConn) bool {
 	fd := (*tcpConnLayout)(unsafe.Pointer(tc)).fd
 	return fd != nil && real >= 0 && fd.sysfd == real && fd.runtimeCtx != 0
 }
-
-// pollWaitRead parks until the poll descriptor ctx reports data, a
-// deadline, or Close. Its result is not needed: the Read that follows
-// reports any error.
-func pollWaitRead(ctx uintptr) { _ = runtime_pollWait(ctx, 'r') }

@@ -28,16 +28,24 @@ func drain(t *testing.T, c *lazyConn, peer net.Conn, msg string) {
 	c.expectReply()
 }
 
+// replyPair is lazyPair for a target connection: it may wait first.
+func replyPair(t *testing.T) (*lazyConn, net.Conn) {
+	t.Helper()
+	c, peer := lazyPair(t)
+	c.waitForReplies()
+	return c, peer
+}
+
 func TestWaitFirstLayoutMatchesThisGo(t *testing.T) {
-	c, _ := lazyPair(t)
-	if c.poll == 0 {
+	c, _ := replyPair(t)
+	if c.sw == nil {
 		t.Fatal("no poll descriptor for a TCP connection: the mirrored net.TCPConn layout no longer matches this Go; update waitread_linux.go")
 	}
 }
 
 func TestWaitFirstGetsLaterData(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	drain(t, c, peer, "first")
 	time.AfterFunc(50*time.Millisecond, func() { _, _ = peer.Write([]byte("second")) })
 	buf := make([]byte, 64)
@@ -52,7 +60,7 @@ func TestWaitFirstGetsLaterData(t *testing.T) {
 // return empty.
 func TestWaitFirstStaleEdge(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	_, _ = peer.Write([]byte("a"))
 	_, _ = peer.Write([]byte("b"))
 	time.Sleep(20 * time.Millisecond) // both segments queued before the read
@@ -77,7 +85,7 @@ func TestWaitFirstStaleEdge(t *testing.T) {
 func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
 	t.Parallel()
 	t.Run("deadline", func(t *testing.T) {
-		c, peer := lazyPair(t)
+		c, peer := replyPair(t)
 		drain(t, c, peer, "x")
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -85,7 +93,7 @@ func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
 		}
 	})
 	t.Run("lazy deadline", func(t *testing.T) {
-		c, peer := lazyPair(t)
+		c, peer := replyPair(t)
 		drain(t, c, peer, "x")
 		_ = c.SetReadDeadline(time.Now().Add(lazyHorizon + 100*time.Millisecond))
 		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -93,7 +101,7 @@ func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
 		}
 	})
 	t.Run("close", func(t *testing.T) {
-		c, peer := lazyPair(t)
+		c, peer := replyPair(t)
 		drain(t, c, peer, "x")
 		time.AfterFunc(30*time.Millisecond, func() { _ = c.Close() })
 		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
@@ -101,7 +109,7 @@ func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
 		}
 	})
 	t.Run("peer closes", func(t *testing.T) {
-		c, peer := lazyPair(t)
+		c, peer := replyPair(t)
 		drain(t, c, peer, "x")
 		time.AfterFunc(30*time.Millisecond, func() { _ = peer.Close() })
 		if _, err := c.Read(make([]byte, 8)); err != io.EOF {
@@ -114,7 +122,7 @@ func TestWaitFirstHonoursDeadlineCloseAndEOF(t *testing.T) {
 // both get their bytes (Reads are serialised, as net.Conn's are).
 func TestWaitFirstConcurrentReaders(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	drain(t, c, peer, "x")
 	var wg sync.WaitGroup
 	got := make(chan byte, 2)
@@ -149,13 +157,13 @@ func TestWaitFirstConcurrentReaders(t *testing.T) {
 // each other's edges and a Read could sleep on bytes already there.
 func TestReadWaiterStopsWaitingFirst(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	drain(t, c, peer, "x")
 	wait := readWaiter(&countingConn{Conn: c})
 	if wait == nil {
 		t.Fatal("no readWaiter through countingConn and lazyConn")
 	}
-	if c.poll != 0 || c.waitNext {
+	if c.sw != nil || c.waitNext {
 		t.Fatal("readWaiter left the lazyConn waiting first")
 	}
 	_, _ = peer.Write([]byte("y"))
@@ -179,7 +187,7 @@ func TestReadWaiterStopsWaitingFirst(t *testing.T) {
 // expectReply waits first.
 func TestNoWaitFirstWithoutExpectReply(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	_, _ = peer.Write([]byte("last"))
 	_ = peer.Close()
 	time.Sleep(20 * time.Millisecond) // bytes and FIN queued together
@@ -205,7 +213,7 @@ func TestNoWaitFirstWithoutExpectReply(t *testing.T) {
 // request can be retried elsewhere, not left waiting for its timeout.
 func TestWaitFirstPeerClosedBeforeRequest(t *testing.T) {
 	t.Parallel()
-	c, peer := lazyPair(t)
+	c, peer := replyPair(t)
 	_, _ = peer.Write([]byte("response"))
 	_ = peer.Close()
 	time.Sleep(20 * time.Millisecond)
@@ -226,5 +234,59 @@ func TestWaitFirstPeerClosedBeforeRequest(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("waiting first for a reply from a closed peer never ended")
+	}
+}
+
+// TestWaitFirstCloseDuringWait: a Close while a Read waits first wakes it,
+// and sockets opened right after (which may be handed the freed poll
+// descriptor) keep working. The wait holds a reference to the socket, so
+// the descriptor is only freed once the wait is over; the window this
+// guards is too narrow for the test to hit reliably without it.
+func TestWaitFirstCloseDuringWait(t *testing.T) {
+	t.Parallel()
+	for i := range 100 {
+		c, peer := replyPair(t)
+		drain(t, c, peer, "x")
+		done := make(chan error, 1)
+		go func() { _, err := c.Read(make([]byte, 8)); done <- err }()
+		if i%2 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		_ = c.Close()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("Read on a closed connection succeeded")
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("Close did not wake a read waiting first")
+		}
+		c2, peer2 := replyPair(t)
+		drain(t, c2, peer2, "y")
+		_, _ = peer2.Write([]byte("z"))
+		if s, err := readWithin(t, c2, 2*time.Second); err != nil || s != "z" {
+			t.Fatalf("run %d: a new connection after a Close during a wait: Read = %q, %v", i, s, err)
+		}
+	}
+}
+
+func readWithin(t *testing.T, c net.Conn, d time.Duration) (string, error) {
+	t.Helper()
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		done <- result{string(buf[:n]), err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-time.After(d):
+		t.Fatalf("Read did not return within %v", d)
+		return "", nil
 	}
 }

@@ -4,7 +4,9 @@ package balancer
 
 import "net"
 
-// pollContext is 0 where waiting before reading is not implemented.
-func pollContext(net.Conn) uintptr { return 0 }
+// socketWait is not implemented here: nothing waits before reading.
+type socketWait struct{}
 
-func pollWaitRead(uintptr) {}
+func newSocketWait(net.Conn) *socketWait { return nil }
+
+func (*socketWait) waitRead() {}
