@@ -170,15 +170,8 @@ func TestReadWaiterStopsWaitingFirst(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { _, err := c.Read(make([]byte, 8)); done <- err }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Read after readWaiter slept on bytes already there")
+	if _, err := readWithin(t, c, 5*time.Second); err != nil {
+		t.Fatalf("Read after readWaiter: %v", err)
 	}
 }
 
@@ -187,23 +180,9 @@ func TestReadWaiterStopsWaitingFirst(t *testing.T) {
 // expectReply waits first.
 func TestNoWaitFirstWithoutExpectReply(t *testing.T) {
 	t.Parallel()
-	c, peer := replyPair(t)
-	_, _ = peer.Write([]byte("last"))
-	_ = peer.Close()
-	time.Sleep(20 * time.Millisecond) // bytes and FIN queued together
-	buf := make([]byte, 64)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "last" {
-		t.Fatalf("Read = %q, %v", buf[:n], err)
-	}
-	done := make(chan error, 1)
-	go func() { _, err := c.Read(buf); done <- err }()
-	select {
-	case err := <-done:
-		if err != io.EOF {
-			t.Fatalf("Read = %v, want EOF", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("the end of stream that came with the last bytes was not reported")
+	c := readLastWords(t, "last")
+	if _, err := readWithin(t, c, 2*time.Second); err != io.EOF {
+		t.Fatalf("Read = %v, want EOF at once: the end of stream came with the last bytes", err)
 	}
 }
 
@@ -213,27 +192,13 @@ func TestNoWaitFirstWithoutExpectReply(t *testing.T) {
 // request can be retried elsewhere, not left waiting for its timeout.
 func TestWaitFirstPeerClosedBeforeRequest(t *testing.T) {
 	t.Parallel()
-	c, peer := replyPair(t)
-	_, _ = peer.Write([]byte("response"))
-	_ = peer.Close()
-	time.Sleep(20 * time.Millisecond)
-	buf := make([]byte, 64)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "response" {
-		t.Fatalf("Read = %q, %v", buf[:n], err)
-	}
+	c := readLastWords(t, "response")
 	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	c.expectReply()
-	done := make(chan error, 1)
-	go func() { _, err := c.Read(buf); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("Read from a closed peer succeeded")
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("waiting first for a reply from a closed peer never ended")
+	if _, err := readWithin(t, c, 2*time.Second); err == nil {
+		t.Fatal("Read from a closed peer succeeded")
 	}
 }
 
@@ -289,4 +254,19 @@ func readWithin(t *testing.T, c net.Conn, d time.Duration) (string, error) {
 		t.Fatalf("Read did not return within %v", d)
 		return "", nil
 	}
+}
+
+// readLastWords has the peer send msg and close at once, so that its FIN is
+// queued with the bytes, and reads the bytes.
+func readLastWords(t *testing.T, msg string) *lazyConn {
+	t.Helper()
+	c, peer := replyPair(t)
+	_, _ = peer.Write([]byte(msg))
+	_ = peer.Close()
+	time.Sleep(20 * time.Millisecond)
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != msg {
+		t.Fatalf("Read = %q, %v; want %q", buf[:n], err, msg)
+	}
+	return c
 }
