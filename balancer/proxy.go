@@ -392,17 +392,26 @@ func (l *httpListener) setForwarded(ctx *fasthttp.RequestCtx, rs *reqState, src 
 		buf = append(buf, ", "...)
 	}
 	buf = src.AppendTo(buf)
-	h.SetBytesV(fasthttp.HeaderXForwardedFor, buf)
-	h.SetBytesV(fasthttp.HeaderXForwardedProto, rs.ls.scheme)
-	h.SetBytesV("X-Forwarded-Port", rs.ls.portText)
+	// Keys already in fasthttp's canonical form: SetBytesV would copy and
+	// normalise each on every request.
+	h.SetCanonical(keyXForwardedFor, buf)
+	h.SetCanonical(keyXForwardedProto, rs.ls.scheme)
+	h.SetCanonical(keyXForwardedPort, rs.ls.portText)
 	if id := h.Peek(headerRequestID); validRequestID(id) {
 		rs.reqID = append(rs.reqID[:0], id...)
 	} else {
 		rs.reqID = l.b.ids.appendNext(rs.reqID[:0])
-		h.SetBytesV(headerRequestID, rs.reqID)
+		h.SetCanonical(keyRequestID, rs.reqID)
 	}
 	rs.scratch = buf[:0]
 }
+
+var (
+	keyXForwardedFor   = []byte(fasthttp.HeaderXForwardedFor)
+	keyXForwardedProto = []byte(fasthttp.HeaderXForwardedProto)
+	keyXForwardedPort  = []byte("X-Forwarded-Port")
+	keyRequestID       = []byte(headerRequestID)
+)
 
 // reply answers with a status Gantry generated itself and counts it.
 func (l *httpListener) reply(ctx *fasthttp.RequestCtx, rs *reqState, code int, reason string) {

@@ -206,3 +206,27 @@ func TestStickyLBCookie(t *testing.T) {
 	}
 	fasthttp.ReleaseResponse(resp)
 }
+
+// TestForwardedHeadersAnyCase: a client's X-Forwarded-* and X-Request-Id in
+// any letter case are the same headers: X-Forwarded-For is appended to,
+// X-Forwarded-Proto and -Port are replaced (never sent twice), the request
+// id is kept.
+func TestForwardedHeadersAnyCase(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	h := startLB(t, groupDoc("", a.addr))
+	got := sendRaw(t, h.client.Addr, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+
+		"x-forwarded-for: 10.9.9.9\r\nX-FORWARDED-PROTO: gopher\r\nx-Forwarded-port: 1\r\nx-request-id: id-7\r\n"+
+		"Connection: close\r\n\r\n"))
+	for _, want := range []string{
+		"X-Seen-Xff: 10.9.9.9, 127.0.0.1\r\n",
+		"X-Seen-Proto: http\r\n",
+		"X-Seen-Request-Id: id-7\r\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("response lacks %q:\n%s", strings.TrimSpace(want), got)
+		}
+	}
+	if strings.Contains(got, "X-Seen-Port: 1\r\n") {
+		t.Errorf("the client's X-Forwarded-Port reached the target:\n%s", got)
+	}
+}
