@@ -231,6 +231,22 @@ func (h *harness) running() (id, addr string) {
 	return id, fmt.Sprintf("%s:%d", hostAddr, t.HostPorts[0].HostPort)
 }
 
+// draining starts the agent with one running task, asks for it to stop with
+// reason, and returns once the agent is waiting for its drain.
+func (h *harness) draining(reason string) (id, addr string) {
+	h.t.Helper()
+	h.start()
+	id, addr = h.running()
+	h.stopTask(id, reason)
+	h.waitDrainAsked(addr)
+	return id, addr
+}
+
+func (h *harness) waitDrainAsked(addr string) {
+	h.t.Helper()
+	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+}
+
 func TestNewValidates(t *testing.T) {
 	_, err := agent.New(agent.Config{})
 	for _, want := range []string{"node name is empty", "source is nil", "registrar is nil", "no driver"} {
@@ -284,12 +300,8 @@ func TestLifecycle(t *testing.T) {
 
 func TestAcknowledgedDrain(t *testing.T) {
 	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
-	h.start()
-	id, addr := h.running()
+	id, addr := h.draining("Scaling activity initiated by (deployment web/1)")
 	cid := id + ".web"
-
-	h.stopTask(id, "Scaling activity initiated by (deployment web/1)")
-	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
 	// The runner is now blocked on the waiter: nothing may have stopped the task.
 	if got := h.task(id).LastStatus; got != store.TaskDeactivating {
 		t.Errorf("status while draining = %s, want DEACTIVATING", got)
@@ -326,11 +338,7 @@ func TestAcknowledgedDrain(t *testing.T) {
 
 func TestDrainEndsWithTheDeregistrationDelay(t *testing.T) {
 	h := newHarness(t, groupWeb(1), taskDefWeb, serviceWeb)
-	h.start()
-	id, addr := h.running()
-
-	h.stopTask(id, "Scaling activity")
-	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+	id, addr := h.draining("Scaling activity")
 	asked := time.Now()
 	// The waiter is never released: the 1 s delay must end the drain.
 	h.waitStatus(id, store.TaskStopped)
@@ -473,7 +481,7 @@ func TestContainerHealthCheck(t *testing.T) {
 
 	h.drv.setHealth(id+".web", driver.HealthHealthy)
 	h.drv.setHealth(id+".web", driver.HealthUnhealthy)
-	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+	h.waitDrainAsked(addr)
 	if st := h.task(id).LastStatus; st != store.TaskDeactivating {
 		t.Errorf("status while draining an unhealthy task = %s, want DEACTIVATING", st)
 	}
@@ -545,10 +553,7 @@ func TestForgottenTaskIsStopped(t *testing.T) {
 // Close: the agent neither stops nor deregisters it, and Run returns.
 func TestRunEndsDuringADrain(t *testing.T) {
 	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
-	h.start()
-	id, addr := h.running()
-	h.stopTask(id, "Scaling activity")
-	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+	id, addr := h.draining("Scaling activity")
 
 	h.cancel()
 	select {
@@ -566,10 +571,7 @@ func TestRunEndsDuringADrain(t *testing.T) {
 // anything in flight to it any more.
 func TestExitWhileDraining(t *testing.T) {
 	h := newHarness(t, groupWeb(300), taskDefWeb, serviceWeb)
-	h.start()
-	id, addr := h.running()
-	h.stopTask(id, "Scaling activity")
-	h.eventually("the drain waiter to be asked", func() bool { return h.j.has("drain web " + addr) })
+	id, addr := h.draining("Scaling activity")
 
 	h.drv.exit(id+".web", 0)
 	got := h.waitStatus(id, store.TaskStopped)
