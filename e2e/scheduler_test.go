@@ -208,20 +208,49 @@ func TestQuickstartOneCommand(t *testing.T) {
 	}
 }
 
-// TestRollingDeployUnderLoad: a new revision of the three-task quickstart
-// service rolls out while the load runs, without one failed request.
-func TestRollingDeployUnderLoad(t *testing.T) {
+// loadedQuickstart is a --dev node serving the three-task quickstart service
+// with two loads running through its listener: 32 connections on / and 8
+// on a slow path, whose requests are in flight when a task's drain begins
+// (the task must not get its SIGTERM, which makes the slow path answer 503,
+// before they end).
+type loadedQuickstart struct {
+	n       *node
+	dir     string
+	doc     string
+	tasks   []taskRow
+	l, slow *load
+}
+
+func startLoadedQuickstart(t *testing.T) *loadedQuickstart {
+	t.Helper()
 	doc, listen := quickstart(t, fastStop...)
 	dir := t.TempDir()
 	n := startNode(t, []string{writeFile(t, dir, "v1.yaml", doc)})
-	old := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
-
+	tasks := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
 	l := startLoad(t, listen, "/", 32)
-	// Requests in flight when a task's drain begins: the task must not get
-	// its SIGTERM (which makes /slow answer 503) before they end.
 	slow := startLoad(t, listen, slowPath, 8)
 	l.waitRequests(t, 500)
 	slow.waitRequests(t, 8)
+	return &loadedQuickstart{n: n, dir: dir, doc: doc, tasks: tasks, l: l, slow: slow}
+}
+
+// finish lets 500 more requests through, stops the loads, logs the drains
+// and fails the test on any failed request.
+func (q *loadedQuickstart) finish(t *testing.T) {
+	t.Helper()
+	q.l.waitRequests(t, q.l.requests.Load()+500)
+	q.l.stop()
+	q.slow.stop()
+	logDrains(t, q.n)
+	q.l.expectClean(t)
+	q.slow.expectClean(t)
+}
+
+// TestRollingDeployUnderLoad: a new revision of the three-task quickstart
+// service rolls out while the load runs, without one failed request.
+func TestRollingDeployUnderLoad(t *testing.T) {
+	q := startLoadedQuickstart(t)
+	n, dir, doc, old, l := q.n, q.dir, q.doc, q.tasks, q.l
 	before := l.requests.Load()
 	start := time.Now()
 	v2 := rewrite(t, doc, "stopTimeout: 2\n", "stopTimeout: 2\n    environment: [{name: ECHO_REVISION, value: \"2\"}]\n")
@@ -235,15 +264,8 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	})
 	rollout := time.Since(start)
 	during := l.requests.Load() - before
-	// Some more on the new tasks alone.
-	l.waitRequests(t, l.requests.Load()+500)
-	l.stop()
-	slow.stop()
-
 	t.Logf("rollout to echo:2 took %v with %d requests through the listener meanwhile", rollout.Round(time.Millisecond), during)
-	logDrains(t, n)
-	l.expectClean(t)
-	slow.expectClean(t)
+	q.finish(t) // some more on the new tasks alone, then no failed request
 	if o, u := servedBy(l, old), servedBy(l, updated); o == 0 || u == 0 {
 		t.Errorf("answers from revision 1 tasks = %d, from revision 2 tasks = %d, want both: %s", o, u, l.summary())
 	}
@@ -258,29 +280,16 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 // TestScaleInUnderLoad: scaling the quickstart service from 3 to 1 while
 // the load runs drains the two tasks it stops without one failed request.
 func TestScaleInUnderLoad(t *testing.T) {
-	doc, listen := quickstart(t, fastStop...)
-	dir := t.TempDir()
-	n := startNode(t, []string{writeFile(t, dir, "three.yaml", doc)})
-	three := n.waitSteady(t, 30*time.Second, "echo:1", "web", 3)
-
-	l := startLoad(t, listen, "/", 32)
-	slow := startLoad(t, listen, slowPath, 8)
-	l.waitRequests(t, 500)
-	slow.waitRequests(t, 8)
+	q := startLoadedQuickstart(t)
+	n, dir, doc, three, l := q.n, q.dir, q.doc, q.tasks, q.l
 	before := l.requests.Load()
 	start := time.Now()
 	mustCLI(t, n, "apply", "-f", writeFile(t, dir, "one.yaml", rewrite(t, doc, "desiredCount: 3", "desiredCount: 1")))
 	one := n.waitSteady(t, 60*time.Second, "echo:1", "web", 1)
 	scale := time.Since(start)
 	during := l.requests.Load() - before
-	l.waitRequests(t, l.requests.Load()+500)
-	l.stop()
-	slow.stop()
-
 	t.Logf("scale from 3 to 1 took %v with %d requests through the listener meanwhile", scale.Round(time.Millisecond), during)
-	logDrains(t, n)
-	l.expectClean(t)
-	slow.expectClean(t)
+	q.finish(t)
 	if !slices.ContainsFunc(three, func(r taskRow) bool { return r.ID == one[0].ID }) {
 		t.Errorf("the task left running (%s) is not one of the three before", one[0].ID)
 	}
