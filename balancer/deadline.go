@@ -115,12 +115,14 @@ type lazyConn struct {
 	slot   int        // index in deadlineScan.conns; -1 once unregistered
 	closed atomic.Bool
 
-	// Waiting before reading (waitread_linux.go). rmu serialises Reads;
-	// sw waits on the socket (nil: never wait first); drained says no read
-	// yet, or the last one emptied the socket; waitNext lets the next Read
-	// wait first (expectReply).
+	// Waiting before reading (waitread_linux.go), for target connections
+	// only. sw waits on the socket (nil: never wait first; client
+	// connections read without further ado). rmu serialises the Reads that
+	// may wait, as the socket's own read lock does, so a wait is never
+	// beside another Read; drained says no read yet, or the last one emptied
+	// the socket; waitNext lets the next Read wait first (expectReply).
+	sw       atomic.Pointer[socketWait]
 	rmu      sync.Mutex
-	sw       *socketWait
 	drained  bool
 	waitNext bool
 }
@@ -134,13 +136,17 @@ func newLazyConn(c net.Conn) *lazyConn {
 // Read waits for data first when expectReply asked for it and the last
 // read emptied the socket, saving the read(2) that would find nothing.
 func (c *lazyConn) Read(b []byte) (int, error) {
+	if c.sw.Load() == nil {
+		return c.Conn.Read(b)
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.sw == nil || len(b) == 0 {
+	sw := c.sw.Load()
+	if sw == nil || len(b) == 0 {
 		return c.Conn.Read(b)
 	}
 	if c.waitNext && c.drained {
-		c.sw.waitRead()
+		sw.waitRead()
 	}
 	c.waitNext = false
 	n, err := c.Conn.Read(b)
@@ -151,9 +157,9 @@ func (c *lazyConn) Read(b []byte) (int, error) {
 // waitForReplies lets expectReply make Reads wait first; for connections
 // to targets, which only read answers to what they wrote.
 func (c *lazyConn) waitForReplies() {
-	c.rmu.Lock()
-	c.sw = newSocketWait(c.Conn)
-	c.rmu.Unlock()
+	if sw := newSocketWait(c.Conn); sw != nil {
+		c.sw.Store(sw)
+	}
 }
 
 // expectReply says that the next Read is for the peer's answer to what was
@@ -169,8 +175,12 @@ func (c *lazyConn) expectReply() {
 // to wait on the socket itself (readWaiter), which consumes the edges the
 // wait relies on.
 func (c *lazyConn) stopWaitingFirst() {
+	if c.sw.Load() == nil {
+		return
+	}
 	c.rmu.Lock()
-	c.sw, c.waitNext = nil, false
+	c.sw.Store(nil)
+	c.waitNext = false
 	c.rmu.Unlock()
 }
 

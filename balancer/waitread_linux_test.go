@@ -38,7 +38,7 @@ func replyPair(t *testing.T) (*lazyConn, net.Conn) {
 
 func TestWaitFirstLayoutMatchesThisGo(t *testing.T) {
 	c, _ := replyPair(t)
-	if c.sw == nil {
+	if c.sw.Load() == nil {
 		t.Fatal("no poll descriptor for a TCP connection: the mirrored net.TCPConn layout no longer matches this Go; update waitread_linux.go")
 	}
 }
@@ -163,7 +163,7 @@ func TestReadWaiterStopsWaitingFirst(t *testing.T) {
 	if wait == nil {
 		t.Fatal("no readWaiter through countingConn and lazyConn")
 	}
-	if c.sw != nil || c.waitNext {
+	if c.sw.Load() != nil || c.waitNext {
 		t.Fatal("readWaiter left the lazyConn waiting first")
 	}
 	_, _ = peer.Write([]byte("y"))
