@@ -14,7 +14,8 @@
 //
 // With --tcp it measures a TCP listener instead (tcpbench.go): --tcp-bytes
 // (1 GiB) sent through one connection and echoed back, checked byte for
-// byte, through Gantry, straight to the echo server and, when installed,
+// byte, through Gantry, straight to the echo server, through a bare splice
+// relay (relay.go, the floor of any user-space proxy) and, when installed,
 // through HAProxy in TCP mode, alternating for --tcp-runs; then
 // --tcp-conns (5,000) connections held open through Gantry at once. It
 // writes tcp-results.md.

@@ -106,3 +106,32 @@ func wrkRunning(before map[int]ProcStat) bool {
 	}
 	return false
 }
+
+// TestBenchmarkTCPQuick runs the TCP measurement small: Gantry built from
+// this tree, the echo server, the bare relay, byte-exact transfers on every
+// path and held connections, then checks the report.
+func TestBenchmarkTCPQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds gantry and moves bytes for about 20 s")
+	}
+	out := t.TempDir()
+	cfg, err := parseFlags([]string{"--tcp", "--tcp-bytes", "16777216", "--tcp-runs", "1", "--tcp-conns", "50", "--out", out}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := benchmarkTCP(ctx, cfg, io.Discard); err != nil {
+		t.Fatalf("benchmarkTCP() = %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "tcp-results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| direct loopback |", "| through gantry |", "| through a bare splice relay (reference) |",
+		"gantry / bare relay: **", "50 connections held open through the listener at once, each echoing twice: 0 errors"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("tcp-results.md lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -89,8 +89,8 @@ func (c Config) Validate() error {
 }
 
 func main() {
-	if addr := os.Getenv(backendEnv); addr != "" {
-		if err := runBackend(addr); err != nil {
+	if helper, err := runHelper(); helper {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -164,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Quick, "quick", false, "smoke test: 1 run of 3s")
 	fs.BoolVar(&c.TCPMode, "tcp", false, "measure a TCP listener (throughput against a direct copy, held connections) instead of HTTP")
 	fs.Int64Var(&c.TCP.Bytes, "tcp-bytes", 1<<30, "--tcp: bytes per transfer, echoed back and checked")
-	fs.IntVar(&c.TCP.Runs, "tcp-runs", 5, "--tcp: transfers per path (direct, gantry)")
+	fs.IntVar(&c.TCP.Runs, "tcp-runs", 5, "--tcp: transfers per path (direct, gantry, bare relay, haproxy)")
 	fs.IntVar(&c.TCP.Conns, "tcp-conns", 5000, "--tcp: concurrent connections held through the listener")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -13,11 +13,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain doubles as the backend when the harness under test re-executes
-// the test binary with backendEnv set, as it re-executes itself in production.
+// TestMain doubles as the backend or the relay when the harness under test
+// re-executes the test binary with backendEnv or relayEnv set, as it
+// re-executes itself in production.
 func TestMain(m *testing.M) {
-	if addr := os.Getenv(backendEnv); addr != "" {
-		if err := runBackend(addr); err != nil {
+	if helper, err := runHelper(); helper {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

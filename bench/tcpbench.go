@@ -35,6 +35,9 @@ type TCPResults struct {
 	Cfg            TCPConfig
 	Host           string
 	Direct, Gantry []float64 // MB/s of each run (bytes moved one way / time)
+	// Relay is the same transfer through a bare splice relay (relay.go):
+	// the floor of what any user-space proxy costs on this machine.
+	Relay []float64
 	// HAProxy is the same transfer through HAProxy in TCP mode with
 	// splice, when it is installed: a reference for what a proxy costs here.
 	HAProxy        []float64
@@ -48,6 +51,15 @@ type TCPResults struct {
 // Ratio is the median Gantry throughput over the median direct one.
 func (r *TCPResults) Ratio() float64 {
 	d := median(r.Direct)
+	if d == 0 {
+		return 0
+	}
+	return median(r.Gantry) / d
+}
+
+// RelayRatio is the median Gantry throughput over the median bare relay's.
+func (r *TCPResults) RelayRatio() float64 {
+	d := median(r.Relay)
 	if d == 0 {
 		return 0
 	}
@@ -127,6 +139,11 @@ func runTCP(ctx context.Context, cfg Config, log io.Writer) (*TCPResults, error)
 		out        *[]float64
 	}
 	paths := []path{{"direct", echo.addr(), 0, &res.Direct}, {"gantry", lb, p.pid(), &res.Gantry}}
+	rp, raddr, err := startRelay(ctx, h, echo.addr())
+	if err != nil {
+		return nil, err
+	}
+	paths = append(paths, path{"relay", raddr, rp.pid(), &res.Relay})
 	if hp, addr := startHAProxyTCP(ctx, h, echo.addr(), log); hp != nil {
 		paths = append(paths, path{"haproxy", addr, hp.pid(), &res.HAProxy})
 	}
@@ -252,13 +269,13 @@ func waitEcho(ctx context.Context, p *proc, addr string, timeout time.Duration) 
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("bench: gantry exited before ready (%v): %s", p.err, p.logTail())
+			return fmt.Errorf("bench: %s exited before ready (%v): %s", p.name, p.err, p.logTail())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("bench: gantry: %w after %v: %v: %s", errNotReady, timeout, last, p.logTail())
+	return fmt.Errorf("bench: %s: %w after %v: %v: %s", p.name, errNotReady, timeout, last, p.logTail())
 }
 
 func echoOnce(addr string) error {
@@ -469,7 +486,8 @@ func TCPMarkdown(r *TCPResults) string {
 	for _, row := range []struct {
 		name string
 		xs   []float64
-	}{{"direct loopback", r.Direct}, {"through gantry", r.Gantry}, {"through haproxy (reference)", r.HAProxy}} {
+	}{{"direct loopback", r.Direct}, {"through gantry", r.Gantry},
+		{"through a bare splice relay (reference)", r.Relay}, {"through haproxy (reference)", r.HAProxy}} {
 		if len(row.xs) == 0 {
 			continue
 		}
@@ -480,10 +498,19 @@ func TCPMarkdown(r *TCPResults) string {
 		fmt.Fprintf(&b, "| %s | %.0f | %s |\n", row.name, median(row.xs), strings.Join(runs, ", "))
 	}
 	fmt.Fprintf(&b, "\nRatio gantry / direct (medians): **%.2f**", r.Ratio())
+	if len(r.Relay) > 0 {
+		fmt.Fprintf(&b, "; gantry / bare relay: **%.2f**", r.RelayRatio())
+	}
 	if d := median(r.Direct); len(r.HAProxy) > 0 && d > 0 {
 		fmt.Fprintf(&b, "; haproxy / direct: %.2f", median(r.HAProxy)/d)
 	}
 	b.WriteString("\n\n")
+	if len(r.Relay) > 0 {
+		b.WriteString("The bare relay is the harness itself joining each connection to the echo server with io.Copy both ways " +
+			"(splice(2) through a 1 MiB pipe) and nothing else: what any user-space relay costs here. " +
+			"Every byte then crosses two more loopback sockets each way, and that kernel work, not the relay's own, " +
+			"is what separates it from the direct path when the machine's CPUs are shared by client, server and proxy.\n\n")
+	}
 	fmt.Fprintf(&b, "## Concurrent connections\n\n%d connections held open through the listener at once, each echoing twice: %d errors",
 		r.HeldConns, r.HeldErrors)
 	if r.HeldFirstError != "" {
@@ -515,6 +542,28 @@ func benchmarkTCP(ctx context.Context, cfg Config, log io.Writer) error {
 		return fmt.Errorf("bench: %d errors holding %d connections", res.HeldErrors, cfg.TCP.Conns)
 	}
 	return nil
+}
+
+// startRelay starts the bare relay (relay.go) to backend by re-executing
+// the harness, on all CPUs like Gantry.
+func startRelay(ctx context.Context, h *harness, backend string) (*proc, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: find own executable: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := h.sup.start("relay", "", []string{self}, []string{relayEnv + "=" + addr + " " + backend})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitEcho(ctx, p, addr, 10*time.Second); err != nil {
+		return nil, "", err
+	}
+	return p, addr, nil
 }
 
 // startHAProxyTCP starts HAProxy as a TCP proxy to backend, if installed;
