@@ -392,18 +392,34 @@ func (l *httpListener) setForwarded(ctx *fasthttp.RequestCtx, rs *reqState, src 
 		buf = append(buf, ", "...)
 	}
 	buf = src.AppendTo(buf)
-	// Keys already in fasthttp's canonical form: SetBytesV would copy and
-	// normalise each on every request.
+	// A client may send any of these headers more than once. Setting a
+	// header replaces only its first line, and a target that reads the last
+	// line (or joins them) would take the client's word for its address or
+	// scheme, so every line goes and one is set. Keys already in fasthttp's
+	// canonical form: SetBytesV would copy and normalise each on every
+	// request.
+	if len(xff) > 1 {
+		h.DelBytes(keyXForwardedFor)
+	}
 	h.SetCanonical(keyXForwardedFor, buf)
-	h.SetCanonical(keyXForwardedProto, rs.ls.scheme)
-	h.SetCanonical(keyXForwardedPort, rs.ls.portText)
-	if id := h.Peek(headerRequestID); validRequestID(id) {
-		rs.reqID = append(rs.reqID[:0], id...)
+	setOnly(h, keyXForwardedProto, fasthttp.HeaderXForwardedProto, rs.ls.scheme)
+	setOnly(h, keyXForwardedPort, "X-Forwarded-Port", rs.ls.portText)
+	if ids := h.PeekAll(headerRequestID); len(ids) == 1 && validRequestID(ids[0]) {
+		rs.reqID = append(rs.reqID[:0], ids[0]...)
 	} else {
 		rs.reqID = l.b.ids.appendNext(rs.reqID[:0])
-		h.SetCanonical(keyRequestID, rs.reqID)
+		setOnly(h, keyRequestID, headerRequestID, rs.reqID)
 	}
 	rs.scratch = buf[:0]
+}
+
+// setOnly sets header key (canonical; name is the same as a string) to v,
+// removing every line of it the request had, not only the first.
+func setOnly(h *fasthttp.RequestHeader, key []byte, name string, v []byte) {
+	if len(h.PeekAll(name)) > 1 {
+		h.DelBytes(key)
+	}
+	h.SetCanonical(key, v)
 }
 
 var (

@@ -1,7 +1,10 @@
 package balancer
 
 import (
+	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -211,6 +214,40 @@ func TestStickyLBCookie(t *testing.T) {
 // any letter case are the same headers: X-Forwarded-For is appended to,
 // X-Forwarded-Proto and -Port are replaced (never sent twice), the request
 // id is kept.
+// TestForwardedHeadersRepeated: a client that sends X-Forwarded-* or
+// X-Request-Id several times must not get any of its lines past Gantry
+// beside Gantry's own, or a target reading the last line would trust it.
+func TestForwardedHeadersRepeated(t *testing.T) {
+	a := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		var b strings.Builder
+		for k, v := range ctx.Request.Header.All() {
+			if strings.HasPrefix(strings.ToLower(string(k)), "x-forwarded-") || strings.EqualFold(string(k), "X-Request-Id") {
+				fmt.Fprintf(&b, "%s=%s\n", k, v)
+			}
+		}
+		ctx.SetBodyString(b.String())
+	})
+	h := startLB(t, groupDoc("", a.addr))
+	got := sendRaw(t, h.client.Addr, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+
+		"X-Forwarded-For: 9.9.9.9\r\nX-Forwarded-For: 6.6.6.6\r\n"+
+		"X-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\n"+
+		"X-Forwarded-Port: 443\r\nX-Forwarded-Port: 443\r\n"+
+		"X-Request-Id: one\r\nX-Request-Id: two\r\n"+
+		"Connection: close\r\n\r\n"))
+	_, body, _ := strings.Cut(got, "\r\n\r\n")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	slices.Sort(lines)
+	if len(lines) != 4 {
+		t.Fatalf("target saw %d forwarding lines, want 4 (one each):\n%s", len(lines), body)
+	}
+	port := strconv.Itoa(h.port)
+	if lines[0] != "X-Forwarded-For=9.9.9.9, 6.6.6.6, 127.0.0.1" || lines[1] != "X-Forwarded-Port="+port ||
+		lines[2] != "X-Forwarded-Proto=http" || !strings.HasPrefix(lines[3], "X-Request-Id=") ||
+		lines[3] == "X-Request-Id=one" || lines[3] == "X-Request-Id=two" {
+		t.Errorf("target saw:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
 func TestForwardedHeadersAnyCase(t *testing.T) {
 	a := startBackend(t, "a", nil)
 	h := startLB(t, groupDoc("", a.addr))
