@@ -125,11 +125,16 @@ type lazyConn struct {
 	rmu      sync.Mutex
 	drained  bool
 	waitNext bool
+
+	// idleSince is when a target connection last went back to the pool
+	// (idlecheck.go); only the connection's current user touches it.
+	idleSince int64
 }
 
 func newLazyConn(c net.Conn) *lazyConn {
 	lc := &lazyConn{Conn: c, slot: -1, drained: true}
 	deadlineScan.register(lc)
+	lc.markIdle()
 	return lc
 }
 

@@ -1,7 +1,12 @@
 package balancer
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -53,6 +58,51 @@ func TestPickExcludesFailedTarget(t *testing.T) {
 				ex := g.targets[i%3]
 				if got := g.pick(ex, now); got == nil || got == ex {
 					t.Fatalf("%s (healthy=%v): pick(exclude %s) = %v, want another target", alg, healthy, ex.addr, got)
+				}
+			}
+		}
+	}
+}
+
+// TestIdleClosedTargetConnectionNotReused: a target that closes keep-alive
+// connections it finds idle (as Node.js does after 5 s) must not cost a 502
+// on the first request after a pause, with one target or several.
+func TestIdleClosedTargetConnectionNotReused(t *testing.T) {
+	const targetIdle = 500 * time.Millisecond // > idleCheckAfter + a scan tick
+	closed := make(chan struct{}, 64)
+	idleClosing := func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				_ = c.SetReadDeadline(time.Now().Add(targetIdle))
+				if _, err := http.ReadRequest(br); err != nil {
+					closed <- struct{}{}
+					return
+				}
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for _, n := range []int{1, 2} {
+		addrs := make([]string, n)
+		for i := range addrs {
+			addrs[i] = startRawBackend(t, idleClosing)
+		}
+		h := startLB(t, groupDoc("", addrs...))
+		for round := range 3 {
+			for i := range n {
+				if code, body, _ := h.get("/"); code != 200 || body != "ok" {
+					t.Fatalf("%d targets, round %d, request %d: %d %q, want 200 \"ok\"", n, round, i, code, body)
+				}
+			}
+			for range n { // every pooled connection is now closed by its target
+				select {
+				case <-closed:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the target did not close its idle connection")
 				}
 			}
 		}

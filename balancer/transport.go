@@ -74,6 +74,10 @@ func newHostPool[C pooledConn](hc *fasthttp.HostClient, acquire func(time.Durati
 
 func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts) (errorKind, bool) {
 	cc, err := p.acquire(p.hc.MaxConnWaitTimeout, false)
+	for err == nil && closedWhileIdle(cc.Conn()) {
+		p.closeConn(cc)
+		cc, err = p.acquire(p.hc.MaxConnWaitTimeout, false)
+	}
 	if err != nil {
 		return errConnect, true
 	}
@@ -196,8 +200,18 @@ func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
 	if closeConn {
 		p.closeConn(cc)
 	} else {
+		if lc, ok := cc.Conn().(*lazyConn); ok {
+			lc.markIdle()
+		}
 		p.release(cc)
 	}
+}
+
+// closedWhileIdle reports whether a pooled connection is known to be
+// closed by its target (idlecheck.go).
+func closedWhileIdle(c net.Conn) bool {
+	lc, ok := c.(*lazyConn)
+	return ok && lc.closedWhileIdle()
 }
 
 // stream attaches the rest of the upstream response to resp as a body stream.
