@@ -97,6 +97,7 @@ type DiscoveredTarget struct {
 // time and from any goroutine; requests never wait for it.
 type Balancer struct {
 	log             *slog.Logger
+	reg             prometheus.Registerer // for the outlier detectors' ejection counter
 	metrics         *metrics
 	tcpm            *tcpMetrics
 	tls             TLSProvider
@@ -135,6 +136,7 @@ type outlierEntry struct {
 func New(o Options) *Balancer {
 	b := &Balancer{
 		log:             o.Logger,
+		reg:             o.Registry,
 		health:          o.Health,
 		tls:             o.TLS,
 		access:          o.AccessLog,
@@ -303,7 +305,7 @@ func (b *Balancer) outlierFor(gs *spec.TargetGroup) *health.Outlier {
 	if ok && outlierEqual(e.cfg, gs.OutlierDetection) {
 		return e.o
 	}
-	o := health.NewOutlier(gs.OutlierDetection)
+	o := health.NewOutlier(gs.OutlierDetection, health.WithRegistry(b.reg))
 	b.outliers[gs.Name] = outlierEntry{cfg: gs.OutlierDetection, o: o}
 	return o
 }

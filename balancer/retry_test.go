@@ -108,3 +108,27 @@ func TestIdleClosedTargetConnectionNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestOutlierEjectionCounted: a passive ejection shows in
+// gantry_outlier_ejections_total on the balancer's registry.
+func TestOutlierEjectionCounted(t *testing.T) {
+	good := startBackend(t, "good", nil)
+	bad := startBackend(t, "bad", func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(500) })
+	h := startLB(t, `kind: Listener
+name: public
+port: 1
+defaultAction: {forward: {targetGroup: web}}
+---
+kind: TargetGroup
+name: web
+targets: ["`+good.addr+`", "`+bad.addr+`"]
+healthCheck: {enabled: false}
+outlierDetection: {consecutiveFailures: 2}
+`)
+	for range 6 {
+		h.get("/")
+	}
+	if got := h.metric("gantry_outlier_ejections_total", nil); got != 1 {
+		t.Errorf("gantry_outlier_ejections_total = %v, want 1", got)
+	}
+}
