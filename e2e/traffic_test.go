@@ -181,7 +181,8 @@ func TestGigabyteBodiesStreamInBoundedMemory(t *testing.T) {
 
 func TestSIGTERMFinishesInFlight(t *testing.T) {
 	a := startEcho(t, "a")
-	n, base, _ := startWeb(t, "", a)
+	accessLog := filepath.Join(t.TempDir(), "access.log")
+	n, base, _ := startWebFlags(t, []string{"--access-log", accessLog}, "", a)
 	listen := strings.TrimPrefix(base, "http://")
 	n.waitHealthy(t, "web", 1)
 
@@ -219,6 +220,14 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	}
 	if code := n.wait(t, 10*time.Second); code != 0 {
 		t.Errorf("gantry server exit code after SIGTERM = %d, want 0", code)
+	}
+	// The request finished after shutdown began; its entry must still be written.
+	b, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `/slow?ms=1500 HTTP/1.1"`) {
+		t.Errorf("access log lacks the request in flight at SIGTERM:\n%s", b)
 	}
 }
 

@@ -313,8 +313,14 @@ func runServer(parent context.Context, f serverFlags) error {
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
 	gossipDone := make(chan error, 1)
 	go func() { gossipDone <- cluster.Run(gossipCtx) }()
+	// The access log, too, outlives ctx: requests in flight at SIGTERM are
+	// logged when they finish, after the listeners have stopped.
+	accessCtx, stopAccess := context.WithCancel(context.Background())
+	accessDone := make(chan error, 1)
 	if access != nil {
-		run("access-log", access.Run)
+		go func() { accessDone <- access.Run(accessCtx) }()
+	} else {
+		accessDone <- nil
 	}
 	run("sighup", func(ctx context.Context) error {
 		hup := make(chan os.Signal, 1)
@@ -353,6 +359,10 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	stopGossip()
 	wg.Wait()
+	stopAccess()
+	if err := <-accessDone; err != nil && !errors.Is(err, context.Canceled) {
+		errs <- fmt.Errorf("access-log: %w", err)
+	}
 	close(errs)
 	var all []error
 	for err := range errs {
