@@ -33,7 +33,7 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 		RequestURI:             ctx.Request.Header.RequestURI(),
 		Protocol:               ctx.Request.Header.Protocol(),
 		UserAgent:              ctx.Request.Header.UserAgent(),
-		ReceivedBytes:          int64(len(ctx.Request.Header.RawHeaders())) + max(int64(ctx.Request.Header.ContentLength()), 0),
+		ReceivedBytes:          rs.headBytes + bodyBytesReceived(ctx, rs),
 		SentBytes:              int64(len(ctx.Response.Body())),
 		ErrorReason:            rs.errReason,
 		Classification:         rs.class.Class.String(),
@@ -72,6 +72,16 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 		e.RedirectURL = loc
 	}
 	l.b.access.Log(e)
+}
+
+// bodyBytesReceived is how much of the request body was read from the
+// client: what was streamed to a target, or a body read whole. A body left
+// unread (a request refused or answered by Gantry itself) counts nothing.
+func bodyBytesReceived(ctx *fasthttp.RequestCtx, rs *reqState) int64 {
+	if ctx.Request.IsBodyStream() {
+		return rs.bodyBytes
+	}
+	return int64(len(ctx.Request.Body()))
 }
 
 func clientAddrPort(ctx *fasthttp.RequestCtx) netip.AddrPort {

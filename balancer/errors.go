@@ -28,13 +28,15 @@ const (
 	errClientTimeout
 	// errBodyTooLarge: the client sent more than the listener allows.
 	errBodyTooLarge
+	// errMalformedBody: the client's body does not parse (a broken chunk).
+	errMalformedBody
 )
 
 // targetsFault reports whether the failure counts against the target in
 // passive outlier detection; the client's own failures never do.
 func (k errorKind) targetsFault() bool {
 	switch k {
-	case errClientBody, errClientTimeout, errBodyTooLarge:
+	case errClientBody, errClientTimeout, errBodyTooLarge, errMalformedBody:
 		return false
 	}
 	return true
@@ -54,11 +56,14 @@ func statusFor(k errorKind) (code int, reason string) {
 	case errBadResponse:
 		return fasthttp.StatusBadGateway, "TargetResponseError"
 	case errClientBody:
+		// Logged only: the client is gone and nothing is written to it.
 		return 460, "ClientClosed"
 	case errClientTimeout:
 		return fasthttp.StatusRequestTimeout, "ClientTimeout"
 	case errBodyTooLarge:
 		return fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge"
+	case errMalformedBody:
+		return fasthttp.StatusBadRequest, "MalformedRequestBody"
 	}
 	return fasthttp.StatusBadGateway, "InternalError"
 }

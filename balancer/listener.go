@@ -139,6 +139,7 @@ func (l *httpListener) newServer(s serverSettings, retired *atomic.Bool) *fastht
 		},
 		ErrorHandler:                 l.errorHandler,
 		HeaderReceived:               l.headerReceived,
+		ExpectHandler:                l.expect,
 		Name:                         "",
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
@@ -231,14 +232,35 @@ func (l *httpListener) stop() {
 	}
 }
 
-// headerReceived applies the body limit of the current configuration.
-func (l *httpListener) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+// headerReceived applies the body limit of the current configuration. A
+// Content-Length over the limit is refused before any of the body is read:
+// fasthttp would otherwise wait for the first maxRequestBodyBytes of it
+// before calling the handler. Marking the request as "Expect: 100-continue"
+// makes fasthttp leave the body unread and ask expect, which refuses it.
+func (l *httpListener) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	ls := l.state.Load()
 	rc := fasthttp.RequestConfig{ReadTimeout: ls.idleTimeout}
 	if ls.maxBody > 0 {
 		rc.MaxRequestBodySize = int(ls.maxBody)
+		if int64(h.ContentLength()) > ls.maxBody {
+			h.Set(fasthttp.HeaderExpect, "100-continue")
+		}
 	}
 	return rc
+}
+
+// expect decides, before any of the body is read, whether a request that
+// may continue (a client's "Expect: 100-continue", or one headerReceived
+// marked) gets its body read: a Content-Length over maxRequestBodyBytes is
+// answered at once by the handler (413, or an earlier refusal), without
+// 100 Continue, and the connection is closed. Others continue.
+func (l *httpListener) expect(ctx *fasthttp.RequestCtx) int {
+	ls := l.state.Load()
+	if ls.maxBody <= 0 || int64(ctx.Request.Header.ContentLength()) <= ls.maxBody {
+		return fasthttp.StatusContinue
+	}
+	l.handle(ctx) // refuses the request before the body check at the latest
+	return ctx.Response.StatusCode()
 }
 
 // errorHandler answers requests fasthttp could not parse, with ALB's codes.

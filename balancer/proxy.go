@@ -3,6 +3,7 @@ package balancer
 import (
 	"bytes"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -37,6 +38,11 @@ type reqState struct {
 	reqID        []byte
 	entry        accesslog.Entry
 
+	// headBytes is the size of the request line and headers as received;
+	// bodyBytes counts the body bytes read from the client.
+	headBytes int64
+	bodyBytes int64
+
 	// pinGroup is set when a weighted forward with group stickiness drew a
 	// group: its GANTRYLBTG cookie is added to the target's response.
 	pinGroup    bool
@@ -58,6 +64,7 @@ func (rs *reqState) reset() {
 	rs.reqID = rs.reqID[:0]
 	rs.pinGroup, rs.pinGroupID, rs.pinGroupDur = false, 0, 0
 	rs.ws, rs.upgraded = false, false
+	rs.headBytes, rs.bodyBytes = 0, 0
 	rs.scratch = rs.scratch[:0]
 }
 
@@ -82,6 +89,7 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	h := &ctx.Request.Header
+	rs.headBytes = headSize(h) // before anything rewrites the head
 	rs.class = desync.Classify(h)
 	// Before Sanitize, which may rewrite Connection.
 	rs.ws = isWebSocketUpgrade(h)
@@ -186,6 +194,8 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 	h.ResetConnectionClose() // the client's wish, not the target's
 	stripRequestHopByHop(h)
 	h.Del(fasthttp.HeaderExpect) // answered by us already
+	// Forward the head as it came: no Content-Type of fasthttp's choosing.
+	h.SetNoDefaultContentType(true)
 	l.setForwarded(ctx, rs, src, xff)
 	if rs.ws {
 		l.forwardWebSocket(ctx, rs, g, t)
@@ -222,6 +232,13 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 		code, reason := statusFor(kind)
 		ctx.Response.Reset()
 		l.reply(ctx, rs, code, reason)
+		if kind == errClientBody {
+			// 460 is for the log only: the client is gone, so the
+			// connection is closed without a response.
+			ctx.HijackSetNoResponse(true)
+			ctx.Hijack(closeHijacked)
+			return
+		}
 		if clientClose || !rewindable {
 			// A streamed body may be left half read: the connection's
 			// framing is lost.
@@ -272,6 +289,7 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 		maxBody:    rs.ls.maxBody,
 		done:       t,
 		idle:       rs.ls.idleTimeout,
+		received:   &rs.bodyBytes,
 	})
 	rs.targetDur = time.Since(rs.targetStart)
 	if kind != errNone {
@@ -280,6 +298,23 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 	}
 	t.respTime.Observe(rs.targetDur.Seconds())
 	return errNone, false
+}
+
+// closeHijacked ends a connection taken over to answer nothing.
+func closeHijacked(c net.Conn) { _ = c.Close() }
+
+// headSize is the size of a request's line and header fields as received,
+// with their line ends and the empty line that ends them.
+func headSize(h *fasthttp.RequestHeader) int64 {
+	// "METHOD URI PROTO\r\n"; the raw headers keep the final empty line,
+	// except when there are none.
+	n := len(h.Method()) + len(h.RequestURI()) + len(h.Protocol()) + 4
+	if raw := h.RawHeaders(); len(raw) > 0 {
+		n += len(raw)
+	} else {
+		n += 2
+	}
+	return int64(n)
 }
 
 // bodyDone ends a request's in-flight count on its target.

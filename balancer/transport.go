@@ -42,6 +42,9 @@ type roundTripOpts struct {
 	done bodyDoner
 	// idle bounds each read of a streamed response body.
 	idle time.Duration
+	// received, if not nil, is kept at the number of bytes of a streamed
+	// request body read from the client.
+	received *int64
 }
 
 // pooledConn is what we need of fasthttp's unexported *clientConn.
@@ -97,9 +100,9 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 	}
 	bw := p.hc.AcquireWriter(conn)
 	if req.IsBodyStream() {
-		err = writeStreamed(bw, req, o.maxBody)
+		err = writeStreamed(bw, req, o.maxBody, o.received)
 	} else {
-		err = req.Write(bw)
+		err = writeRequest(bw, req)
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -112,10 +115,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		}
 		var cre clientReadError
 		if errors.As(err, &cre) {
-			if isTimeout(err) {
-				return errClientTimeout, false
-			}
-			return errClientBody, false
+			return cre.kind(), false
 		}
 		if !o.rewindable {
 			// The target stopped taking a streamed body: part of it was

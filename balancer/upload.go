@@ -2,9 +2,14 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,8 +24,9 @@ var uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBufSize); r
 // chunked when its length is unknown. It fails with fasthttp.ErrBodyTooLarge
 // as soon as the client has sent more than limit bytes (limit > 0), which
 // fasthttp's own stream does not check. Each chunk is flushed so a slow
-// upload reaches the target as it arrives.
-func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64) error {
+// upload reaches the target as it arrives. received, if not nil, is kept at
+// the number of body bytes read from the client (for the access log).
+func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received *int64) error {
 	uri := req.URI()
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHostBytes(uri.Host())
@@ -49,6 +55,9 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64) error {
 		n, err := body.Read(want)
 		if n > 0 {
 			sent += int64(n)
+			if received != nil {
+				*received = sent
+			}
 			if limit > 0 && sent > limit {
 				return fasthttp.ErrBodyTooLarge
 			}
@@ -73,14 +82,89 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64) error {
 	}
 }
 
+// writeRequest writes a request whose body, if any, is in memory, as
+// Request.Write does with one exception: a request that came with neither a
+// body nor a Content-Length (a DELETE, a bodyless POST) is sent without one,
+// where Request.Write would add "Content-Length: 0" to every method but GET
+// and HEAD. The head otherwise goes out as writeStreamed sends it.
+func writeRequest(w *bufio.Writer, req *fasthttp.Request) error {
+	h := &req.Header
+	if h.IsGet() || h.IsHead() || h.ContentLength() != 0 || len(req.Body()) > 0 || hasContentLength(h.RawHeaders()) {
+		return req.Write(w)
+	}
+	uri := req.URI()
+	if len(h.Host()) == 0 {
+		h.SetHostBytes(uri.Host())
+	}
+	h.SetRequestURIBytes(uri.RequestURI())
+	// fasthttp's server records a missing Content-Length as 0.
+	h.Del(fasthttp.HeaderContentLength)
+	return h.Write(w)
+}
+
+// hasContentLength reports whether a raw header block (as received, one
+// field per line) has a Content-Length field.
+func hasContentLength(raw []byte) bool {
+	const name = "content-length"
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		// fasthttp accepts white space before the colon.
+		key := bytes.TrimRight(line[:colon], " \t")
+		if len(key) == len(name) && strings.EqualFold(b2s(key), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // clientReadError marks a failure to read the client's body (the client
-// closed, reset or stalled), as opposed to a failure to write to the target.
+// closed, reset or stalled, or sent a body that does not parse), as opposed
+// to a failure to write to the target.
 type clientReadError struct{ err error }
 
 func (e clientReadError) Error() string {
 	return "balancer: reading the client's body: " + e.err.Error()
 }
 func (e clientReadError) Unwrap() error { return e.err }
+
+// kind tells a client that went away (460) or stalled (408) from one whose
+// body is malformed (400): only a failure of the connection itself is the
+// former; anything the chunked decoder rejects (a size that is not hex or
+// too large, a bare LF, a missing CRLF) is the latter.
+func (e clientReadError) kind() errorKind {
+	cause := e.err
+	var bc fasthttp.ErrBrokenChunk
+	if errors.As(cause, &bc) {
+		// A read error inside a chunk line comes wrapped in ErrBrokenChunk.
+		cause = brokenChunkCause(bc)
+	}
+	var ne net.Error
+	switch {
+	case cause == nil:
+		return errMalformedBody
+	case isTimeout(cause):
+		return errClientTimeout
+	case errors.Is(cause, io.EOF), errors.Is(cause, io.ErrUnexpectedEOF), isConnReset(cause), errors.As(cause, &ne):
+		return errClientBody
+	}
+	return errMalformedBody
+}
+
+// brokenChunkCause returns the error fasthttp.ErrBrokenChunk wraps. The type
+// is struct{ error } with no Unwrap method, so its one field is read through
+// a struct of the same layout (TestBrokenChunkCause pins the assumption).
+func brokenChunkCause(e fasthttp.ErrBrokenChunk) error {
+	return (*struct{ error })(unsafe.Pointer(&e)).error
+}
 
 // writeChunk writes p, framed as one chunk when chunked, and flushes.
 func writeChunk(w *bufio.Writer, p []byte, chunked bool) error {
