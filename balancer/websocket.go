@@ -199,6 +199,9 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 	resp := &ctx.Response
 	for {
 		resp.Header.Reset()
+		// Reset forgets the server's setting: the target's answer is relayed
+		// as it came, without a Content-Type it did not send.
+		resp.Header.SetNoDefaultContentType(true)
 		if err = resp.Header.Read(br); err != nil {
 			break
 		}

@@ -186,6 +186,41 @@ func TestWebSocketRefusedUpgradeRelayed(t *testing.T) {
 	}
 }
 
+// TestWebSocketUpgradeAnswerAsSent: the target's answer to an upgrade,
+// 101 or not, reaches the client without headers it did not send.
+func TestWebSocketUpgradeAnswerAsSent(t *testing.T) {
+	for _, code := range []int{101, 426} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			addr := startRawBackend(t, func(c net.Conn) {
+				go func() {
+					defer c.Close()
+					_, key := serveHandshake(c)
+					if code == 101 {
+						_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+							"Sec-WebSocket-Accept: "+string(wsAccept([]byte(key)))+"\r\nX-Mine: 1\r\n\r\n")
+						_, _ = io.Copy(io.Discard, c)
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 426 Upgrade Required\r\nX-Mine: 1\r\nContent-Length: 4\r\n\r\nnope")
+				}()
+			})
+			h := startLB(t, wsDoc(60, 30, "", addr))
+			c := dialRaw(t, h.client.Addr, 5*time.Second)
+			if _, err := io.WriteString(c, rawUpgrade("/ws")); err != nil {
+				t.Fatal(err)
+			}
+			got, hdr, err := readStatus(bufio.NewReader(c))
+			if err != nil || got != code {
+				t.Fatalf("status = %d (%v), want %d", got, err, code)
+			}
+			joined := strings.ToLower(strings.Join(hdr, "\n"))
+			if !strings.Contains(joined, "x-mine: 1") || strings.Contains(joined, "content-type") {
+				t.Errorf("relayed head = %q, want X-Mine and no Content-Type", hdr)
+			}
+		})
+	}
+}
+
 func TestWebSocketWrongAccept(t *testing.T) {
 	addr := startRawBackend(t, func(c net.Conn) {
 		defer c.Close()
