@@ -89,6 +89,9 @@ type pipe struct {
 	// (a WebSocket's frame tracker). It must write through to client.
 	toClient io.Writer
 	idle     time.Duration
+	// resetIdle makes an idle timeout close both sides with RST (TCP
+	// flows, as NLB), not FIN.
+	resetIdle bool
 
 	// active is when either direction was last seen moving (unix nanos).
 	active atomic.Int64
@@ -132,6 +135,10 @@ func (p *pipe) end(err error) {
 	}
 	if err != io.EOF {
 		p.firstErr.CompareAndSwap(nil, &err)
+	}
+	if p.resetIdle && errors.Is(err, errIdle) {
+		abortive(p.client)
+		abortive(p.target)
 	}
 	_ = p.client.Close()
 	_ = p.target.Close()

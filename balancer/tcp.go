@@ -121,9 +121,41 @@ type flow struct {
 // the sockets themselves, never the TLS layer, whose close_notify could block.
 func (f *flow) shutdown() {
 	f.ended.Store(true)
+	abortive(f.raw)
 	_ = f.raw.Close()
 	if c := f.conn; c != nil {
+		abortive(c)
 		_ = c.Close()
+	}
+}
+
+// reset counts a flow Gantry ends itself and makes the coming close of its
+// sockets send RST, as NLB does (TCP_ELB_Reset_Count): a client must not
+// take the end for an orderly one.
+func (f *flow) reset() {
+	f.st.tcp.elbResets.Inc()
+	abortive(f.raw)
+	if c := f.conn; c != nil {
+		abortive(c)
+	}
+}
+
+// abortive sets a zero linger on c's TCP socket, under any wrappers, so
+// that closing it sends RST.
+func abortive(c net.Conn) {
+	for c != nil {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+			return
+		}
+		switch u := c.(type) {
+		case interface{ Unwrap() net.Conn }:
+			c = u.Unwrap()
+		case interface{ NetConn() net.Conn }: // *tls.Conn
+			c = u.NetConn()
+		default:
+			return
+		}
 	}
 }
 
@@ -137,10 +169,10 @@ func (l *tcpListener) serve(cc *countingConn) {
 		return
 	}
 	if !f.connect() {
+		f.reset()
 		if f.conn != nil {
 			_ = f.conn.Close()
 		}
-		st.tcp.elbResets.Inc()
 		return
 	}
 	f.br = nil
@@ -163,7 +195,7 @@ func (f *flow) prepare() bool {
 		ap, err := readProxyHeader(f.br, f.src.Addr(), st.proxy)
 		if err != nil {
 			st.proxy.rejected.Inc()
-			st.tcp.elbResets.Inc()
+			f.reset()
 			f.reason = "ProxyProtocolRejected"
 			return false
 		}
@@ -292,15 +324,15 @@ func (f *flow) run() {
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
 	if !t.hijacked.add(f) {
+		f.reset()
 		_ = f.conn.Close()
-		st.tcp.elbResets.Inc()
 		f.reason = "TargetDeregistered"
 		return
 	}
 	defer t.hijacked.remove(f)
 	if !f.l.flows.add(f) {
+		f.reset()
 		_ = f.conn.Close()
-		st.tcp.elbResets.Inc()
 		return
 	}
 	defer f.l.flows.remove(f)
@@ -308,7 +340,7 @@ func (f *flow) run() {
 	st.tcp.newFlows.Inc()
 	defer st.tcp.active.Dec()
 
-	p := &pipe{client: f.client, target: f.conn, idle: st.idleTimeout}
+	p := &pipe{client: f.client, target: f.conn, idle: st.idleTimeout, resetIdle: true}
 	err := p.run()
 	f.up += p.up.Load()
 	f.down += p.down.Load()
@@ -321,7 +353,7 @@ func (f *flow) run() {
 	switch {
 	case errors.Is(err, errIdle):
 		f.reason = "IdleTimeout"
-		st.tcp.elbResets.Inc()
+		st.tcp.elbResets.Inc() // the pipe closed both sides with RST
 	case f.ended.Load():
 		f.reason = "FlowShutdown"
 		st.tcp.elbResets.Inc()
@@ -335,6 +367,9 @@ type bufferedConn struct {
 	net.Conn
 	br *bufio.Reader
 }
+
+// Unwrap returns the connection under the buffer.
+func (c *bufferedConn) Unwrap() net.Conn { return c.Conn }
 
 func (c *bufferedConn) Read(p []byte) (int, error) {
 	if c.br != nil {
