@@ -129,6 +129,14 @@ type lazyConn struct {
 	// idleSince is when a target connection last went back to the pool
 	// (idlecheck.go); only the connection's current user touches it.
 	idleSince int64
+
+	// The first byte's bound (boundFirstByte): firstPending until a byte
+	// arrives; firstBy is the bound, wantRead the read deadline last asked
+	// for, restored then. fmu guards them (and is taken before mu).
+	fmu          sync.Mutex
+	firstPending atomic.Bool
+	firstBy      time.Time
+	wantRead     time.Time
 }
 
 func newLazyConn(c net.Conn) *lazyConn {
@@ -142,7 +150,11 @@ func newLazyConn(c net.Conn) *lazyConn {
 // read emptied the socket, saving the read(2) that would find nothing.
 func (c *lazyConn) Read(b []byte) (int, error) {
 	if c.sw.Load() == nil {
-		return c.Conn.Read(b)
+		n, err := c.Conn.Read(b)
+		if n > 0 && c.firstPending.Load() {
+			c.firstByteCame()
+		}
+		return n, err
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -190,7 +202,39 @@ func (c *lazyConn) stopWaitingFirst() {
 }
 
 func (c *lazyConn) SetReadDeadline(t time.Time) error {
+	if c.firstPending.Load() {
+		c.fmu.Lock()
+		defer c.fmu.Unlock()
+		if c.firstPending.Load() {
+			c.wantRead = t
+			if t.IsZero() || t.After(c.firstBy) {
+				t = c.firstBy
+			}
+		}
+	}
 	return c.set(&c.r, t, c.Conn.SetReadDeadline)
+}
+
+// boundFirstByte makes a new client connection's wait for its first byte
+// end by t too. ALB closes a connection idle for its idle timeout, new ones
+// included, while fasthttp bounds a connection's first request by the
+// header timeout alone: read deadlines set before the first byte are cut
+// to t, and the last one asked for is restored when the byte arrives.
+func (c *lazyConn) boundFirstByte(t time.Time) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	c.firstBy = t
+	c.firstPending.Store(true)
+	_ = c.set(&c.r, t, c.Conn.SetReadDeadline)
+}
+
+// firstByteCame lifts boundFirstByte's bound.
+func (c *lazyConn) firstByteCame() {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.firstPending.Swap(false) {
+		_ = c.set(&c.r, c.wantRead, c.Conn.SetReadDeadline)
+	}
 }
 
 func (c *lazyConn) SetWriteDeadline(t time.Time) error {

@@ -165,3 +165,42 @@ func TestMaxConnectionsRefused(t *testing.T) {
 		t.Errorf("gantry_active_connections = %v, want 2", got)
 	}
 }
+
+// TestIdleTimeoutSilentNewConnection: a connection that sends nothing is
+// closed after the listener's idle timeout, as ALB does, even when the
+// header timeout is longer; once a byte arrives, the header timeout rules.
+func TestIdleTimeoutSilentNewConnection(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	h := startLB(t, `kind: Listener
+name: public
+port: 1
+idleTimeoutSeconds: 1
+limits: {requestHeaderTimeoutSeconds: 30}
+defaultAction: {forward: {targetGroup: web}}
+---
+kind: TargetGroup
+name: web
+targets: ["`+a.addr+`"]
+healthCheck: {enabled: false}
+`)
+	silent := dialRaw(t, h.client.Addr, 10*time.Second)
+	start := time.Now()
+	n, err := silent.Read(make([]byte, 64))
+	if el := time.Since(start); err == nil || el < 900*time.Millisecond || el > 3*time.Second {
+		t.Errorf("silent connection: read %d bytes, %v after %v, want closed after about 1 s", n, err, el)
+	}
+
+	// A slow request head: its first byte lifts the idle bound, and the
+	// rest comes after the idle timeout.
+	slow := dialRaw(t, h.client.Addr, 10*time.Second)
+	if _, err := io.WriteString(slow, "G"); err != nil {
+		t.Fatal(err)
+	}
+	<-time.After(1500 * time.Millisecond) // the point: past the idle timeout, well within the header timeout
+	if _, err := io.WriteString(slow, "ET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := readStatus(bufio.NewReader(slow)); code != 200 {
+		t.Errorf("slow head: status %d (%v), want 200", code, err)
+	}
+}

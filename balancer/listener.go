@@ -106,7 +106,11 @@ func (l *httpListener) dispatch(cc *countingConn) {
 	st := l.state.Load()
 	// Every deadline of an HTTP connection is set through these wrappers,
 	// so its far deadlines can be coarse (deadline.go).
-	cc.Conn = newLazyConn(cc.Conn)
+	lc := newLazyConn(cc.Conn)
+	if st.idleTimeout > 0 && st.idleTimeout < st.headerTimeout {
+		lc.boundFirstByte(time.Now().Add(st.idleTimeout))
+	}
+	cc.Conn = lc
 	var c net.Conn = cc
 	if st.proxy != nil {
 		c = newProxyConn(c, st.proxy, st.headerTimeout)
