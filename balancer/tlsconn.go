@@ -109,14 +109,35 @@ func tlsVersionName(v uint16) string {
 // fillTLS records a request's TLS session in its access-log entry.
 func fillTLS(e *accesslog.Entry, c net.Conn) {
 	e.Type = accesslog.TypeHTTPS
+	tlsSessionOf(c).fill(e)
+}
+
+// tlsSession is what the access log shows of a client's TLS session.
+type tlsSession struct {
+	version, cipher uint16
+	serverName      string
+}
+
+// tlsSessionOf reads the session of a client connection; the zero value
+// when c is not TLS.
+func tlsSessionOf(c net.Conn) tlsSession {
 	tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
 	if !ok {
-		return
+		return tlsSession{}
 	}
 	cs := tc.ConnectionState()
-	e.SSLProtocol = tlsVersionName(cs.Version)
-	e.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
-	if cs.ServerName != "" {
-		e.DomainName = []byte(cs.ServerName)
+	return tlsSession{version: cs.Version, cipher: cs.CipherSuite, serverName: cs.ServerName}
+}
+
+// fill sets the entry's TLS fields (ALB's ssl_protocol, ssl_cipher and
+// domain_name); a zero session leaves them unset.
+func (s tlsSession) fill(e *accesslog.Entry) {
+	if s.version == 0 {
+		return
+	}
+	e.SSLProtocol = tlsVersionName(s.version)
+	e.SSLCipher = tls.CipherSuiteName(s.cipher)
+	if s.serverName != "" {
+		e.DomainName = []byte(s.serverName)
 	}
 }

@@ -67,6 +67,7 @@ type wsConn struct {
 	uriLen     int
 	uaLen      int
 	priority   int
+	tls        tlsSession // the client's, on an HTTPS listener
 }
 
 func newWSConn(l *httpListener, rs *reqState, g *group, t *target, conn net.Conn) *wsConn {
@@ -84,6 +85,9 @@ func newWSConn(l *httpListener, rs *reqState, g *group, t *target, conn net.Conn
 	}
 	if string(rs.ls.scheme) == "https" {
 		ws.typ = accesslog.TypeWSS
+	}
+	if ctx.IsTLS() {
+		ws.tls = tlsSessionOf(ctx.Conn())
 	}
 	host, uri, ua := h.Host(), h.RequestURI(), h.UserAgent()
 	ws.reqInfo = make([]byte, 0, len(host)+len(uri)+len(ua)+len(rs.reqID))
@@ -325,6 +329,7 @@ func (ws *wsConn) logClose(up, down int64, life time.Duration, err error) {
 		ActionsExecuted:        "forward",
 		RequestID:              id,
 	}
+	ws.tls.fill(e)
 	if ws.t.draining.Load() {
 		e.DrainState = "draining"
 	}

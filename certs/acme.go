@@ -139,7 +139,7 @@ func (p *Provider) newACMEListener(listener string, reject bool, a *spec.ACME) (
 // getCertificate is the handshake path of an ACME listener: tls-alpn-01
 // challenges, then the domain's certificate, obtained on first use.
 func (a *acmeListener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == alpnACME {
+	if isACMEValidation(hello) {
 		// The CA validating tls-alpn-01: autocert answers with the token
 		// certificate of the name asked for. Never substitute the default
 		// domain here, and never count a missing token as an ACME error.
@@ -161,6 +161,16 @@ func (a *acmeListener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certific
 	}
 	a.observe(name, cert.Leaf)
 	return cert, nil
+}
+
+// serves reports whether a handshake for the normalized name would be
+// served a certificate (bindSessions).
+func (a *acmeListener) serves(name string) bool {
+	if name == "" || !a.reject {
+		return true
+	}
+	_, ok := a.domains[name]
+	return ok
 }
 
 func (a *acmeListener) failed(domain string, err error) {

@@ -11,16 +11,20 @@ import (
 type certSet struct {
 	// certs are in configuration order; certs[0] is the default.
 	certs []*tls.Certificate
-	// exact maps a normalized DNS SAN to the first certificate naming it.
+	// exact maps a normalized DNS SAN (or CN, see newCertSet) to the first
+	// certificate naming it.
 	exact map[string]*tls.Certificate
 	// wildcard maps the parent of a wildcard SAN ("example.com" for
 	// "*.example.com") to the first certificate naming it.
 	wildcard map[string]*tls.Certificate
 }
 
-// newCertSet indexes certs, which must be non-empty and carry a parsed Leaf.
-// Only DNS SANs are indexed: modern clients ignore the common name, so
-// matching it would serve certificates they reject.
+// newCertSet indexes certs, which must be non-empty and carry a parsed Leaf,
+// by their DNS SANs, or by the common name of a leaf without DNS SANs.
+// When a leaf has DNS SANs its CN is ignored, as by every client (RFC 6125
+// section 6.4.4); a CN-only leaf is what its operator put on the listener
+// for that name, and clients that still accept CN-only certificates (or
+// skip verification) get it rather than the default.
 func newCertSet(certs []*tls.Certificate) *certSet {
 	s := &certSet{
 		certs:    certs,
@@ -33,6 +37,9 @@ func newCertSet(certs []*tls.Certificate) *certSet {
 		}
 		for _, san := range c.Leaf.DNSNames {
 			s.add(san, c)
+		}
+		if len(c.Leaf.DNSNames) == 0 && c.Leaf.Subject.CommonName != "" {
+			s.add(c.Leaf.Subject.CommonName, c)
 		}
 	}
 	return s

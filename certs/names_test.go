@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"strings"
 	"testing"
 )
@@ -138,6 +139,32 @@ func BenchmarkGetCertificate(b *testing.B) {
 	for b.Loop() {
 		if c, _ := f.getCertificate(hello); c == nil {
 			b.Fatal("no certificate")
+		}
+	}
+}
+
+// TestCertSetCommonName: a leaf without DNS SANs is indexed by its common
+// name; a leaf with DNS SANs is not, as clients ignore its CN.
+func TestCertSetCommonName(t *testing.T) {
+	cnOnly := &tls.Certificate{Leaf: &x509.Certificate{Subject: pkix.Name{CommonName: "Legacy.Example.com"}}}
+	cnWild := &tls.Certificate{Leaf: &x509.Certificate{Subject: pkix.Name{CommonName: "*.legacy.test"}}}
+	withSANs := &tls.Certificate{Leaf: &x509.Certificate{Subject: pkix.Name{CommonName: "cn.example.com"}, DNSNames: []string{"san.example.com"}}}
+	noName := &tls.Certificate{Leaf: &x509.Certificate{}}
+	set := newCertSet([]*tls.Certificate{noName, cnOnly, cnWild, withSANs})
+	cases := []struct {
+		name string
+		want *tls.Certificate
+	}{
+		{"legacy.example.com", cnOnly},
+		{"LEGACY.example.com.", cnOnly},
+		{"a.legacy.test", cnWild},
+		{"san.example.com", withSANs},
+		{"cn.example.com", nil},
+		{"", nil},
+	}
+	for _, tc := range cases {
+		if got := set.lookup(normalizeName(tc.name)); got != tc.want {
+			t.Errorf("lookup(%q) = %p, want %p", tc.name, got, tc.want)
 		}
 	}
 }

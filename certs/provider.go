@@ -178,13 +178,13 @@ func (p *Provider) build(l *spec.Listener, key string) (*listenerState, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &listenerState{key: key, files: f, config: newTLSConfig(f.getCertificate, false)}, nil
+		return &listenerState{key: key, files: f, config: newTLSConfig(l.Protocol, f.getCertificate, f.serves, false)}, nil
 	case l.ACME != nil:
 		a, err := p.newACMEListener(l.Name, reject, l.ACME)
 		if err != nil {
 			return nil, err
 		}
-		return &listenerState{key: key, acme: a, config: newTLSConfig(a.getCertificate, true)}, nil
+		return &listenerState{key: key, acme: a, config: newTLSConfig(l.Protocol, a.getCertificate, a.serves, true)}, nil
 	default:
 		return nil, fmt.Errorf("certs: listener %s: no certificates and no acme", l.Name)
 	}
@@ -193,18 +193,51 @@ func (p *Provider) build(l *spec.Listener, key string) (*listenerState, error) {
 // newTLSConfig builds a listener's configuration. Certificates stays empty
 // so that crypto/tls calls get for every handshake, with or without SNI, and
 // so that get returning (nil, nil) makes crypto/tls answer with the
-// unrecognized_name alert.
-func newTLSConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), withACME bool) *tls.Config {
-	protos := []string{alpnHTTP11}
-	if withACME {
-		protos = append(protos, alpnACME)
-	}
-	return &tls.Config{
+// unrecognized_name alert. served is the unknownSni policy for session
+// resumption (bindSessions).
+//
+// ALPN depends on the protocol. An HTTPS listener offers "http/1.1" only
+// (plus "acme-tls/1" with ACME): the data plane has no HTTP/2. A TLS
+// listener carries opaque bytes to any TCP service, so it offers nothing
+// and the handshake succeeds whatever the client offers, with no protocol
+// selected, as NLB's TLS listeners by default; with ACME, a client offering
+// exactly "acme-tls/1" (a CA validating tls-alpn-01, as getCertificate
+// tells it) is given a configuration that selects it.
+func newTLSConfig(protocol string, get func(*tls.ClientHelloInfo) (*tls.Certificate, error), served func(string) bool, withACME bool) *tls.Config {
+	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   modernCipherSuites,
-		NextProtos:     protos,
 		GetCertificate: get,
 	}
+	switch {
+	case protocol != spec.ProtocolTLS:
+		cfg.NextProtos = []string{alpnHTTP11}
+		if withACME {
+			cfg.NextProtos = append(cfg.NextProtos, alpnACME)
+		}
+	case withACME:
+		validation := &tls.Config{
+			MinVersion:             tls.VersionTLS12,
+			CipherSuites:           modernCipherSuites,
+			NextProtos:             []string{alpnACME},
+			GetCertificate:         get,
+			SessionTicketsDisabled: true, // nothing follows the handshake
+		}
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if isACMEValidation(hello) {
+				return validation, nil
+			}
+			return nil, nil
+		}
+	}
+	bindSessions(cfg, served)
+	return cfg
+}
+
+// isACMEValidation reports whether hello is a CA validating a tls-alpn-01
+// challenge (RFC 8737 section 3: it offers exactly "acme-tls/1").
+func isACMEValidation(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == alpnACME
 }
 
 // listenerKey identifies what of a listener this package depends on; other
@@ -215,6 +248,7 @@ func listenerKey(l *spec.Listener) string {
 		b.WriteString(s)
 		b.WriteByte(0)
 	}
+	field(l.Protocol) // ALPN differs between HTTPS and TLS
 	field(fmt.Sprint(l.UnknownSNI == spec.UnknownSNIReject))
 	for _, c := range l.Certificates {
 		field("cert")
@@ -276,4 +310,10 @@ func (f *fileState) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		return nil, nil // crypto/tls sends unrecognized_name
 	}
 	return set.certs[0], nil
+}
+
+// serves reports whether a handshake for the normalized name would be
+// served a certificate (bindSessions).
+func (f *fileState) serves(name string) bool {
+	return name == "" || !f.reject || f.set.Load().lookup(name) != nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 	"github.com/prometheus/client_golang/prometheus"
@@ -250,5 +251,54 @@ func TestServerConfigReuse(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(reg, "gantry_tls_certificate_expiry_timestamp_seconds"); n != 0 {
 		t.Errorf("expiry series after forgetting = %d, want 0", n)
+	}
+}
+
+// TestSNICommonNameOnly: a certificate whose leaf has no DNS SAN is chosen
+// by its common name (docs/edge.md), even with unknownSni "reject"; the CN
+// of a leaf with DNS SANs names nothing.
+func TestSNICommonNameOnly(t *testing.T) {
+	f := newSNIFixture(t, spec.UnknownSNIReject)
+	c, k := f.ca.issue(t, "legacy.example.org", nil, time.Now().Add(12*time.Hour))
+	writePair(t, f.dir, "legacy", c, k)
+	c, k = f.ca.issueFor(t, "cn-beside-sans.example.org", "sans.example.org")
+	writePair(t, f.dir, "sans", c, k)
+	f.l.Certificates = append(f.l.Certificates,
+		spec.Certificate{CertFile: "legacy.crt", KeyFile: "legacy.key"},
+		spec.Certificate{CertFile: "sans.crt", KeyFile: "sans.key"})
+	_, addr := f.serve(t, Options{})
+	cases := []struct{ sni, want string }{ // want "" means unrecognized_name
+		{"legacy.example.org", "legacy.example.org"},
+		{"Legacy.Example.ORG.", "legacy.example.org"},
+		{"sans.example.org", "cn-beside-sans.example.org"},
+		{"cn-beside-sans.example.org", ""},
+	}
+	for _, tc := range cases {
+		conn, err := dialTLS(addr, tc.sni, f.ca.pool, func(c *tls.Config) {
+			// crypto/tls refuses CN-only certificates since Go 1.15:
+			// check the chain, not the name, and which leaf came.
+			c.InsecureSkipVerify = true
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				_, err := cs.PeerCertificates[0].Verify(verifyOpts(f.ca, ""))
+				return err
+			}
+		})
+		if tc.want == "" {
+			if err == nil {
+				conn.Close()
+				t.Errorf("SNI %q: handshake succeeded, want unrecognized_name", tc.sni)
+			} else if !strings.Contains(err.Error(), "unrecognized name") {
+				t.Errorf("SNI %q: error %v, want unrecognized name alert", tc.sni, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("SNI %q: %v", tc.sni, err)
+			continue
+		}
+		if got := served(conn); got != tc.want {
+			t.Errorf("SNI %q served %q, want %q", tc.sni, got, tc.want)
+		}
+		conn.Close()
 	}
 }
