@@ -130,6 +130,30 @@ name: empty
 	}
 }
 
+// TestHostRuleIgnoresTrailingDot: "admin.example.com." is the same host as
+// "admin.example.com"; a host rule must not be passed by adding the dot.
+func TestHostRuleIgnoresTrailingDot(t *testing.T) {
+	h := startLB(t, `kind: Listener
+name: public
+port: 1
+rules:
+  - priority: 1
+    conditions: {hostHeader: ["admin.example.com"]}
+    action: {fixedResponse: {statusCode: 403, messageBody: "admin is blocked"}}
+defaultAction: {fixedResponse: {statusCode: 200, messageBody: "public"}}
+`)
+	for _, host := range []string{"admin.example.com", "admin.example.com.", "ADMIN.example.com.:8080", "www.example.com.", "."} {
+		raw := sendRaw(t, h.client.Addr, []byte("GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"))
+		want := "HTTP/1.1 200"
+		if strings.HasPrefix(strings.ToLower(host), "admin") {
+			want = "HTTP/1.1 403"
+		}
+		if !strings.HasPrefix(raw, want) {
+			t.Errorf("Host %q: %q, want %s", host, strings.SplitN(raw, "\r\n", 2)[0], want)
+		}
+	}
+}
+
 func TestRetryOnDeadTarget(t *testing.T) {
 	a := startBackend(t, "a", nil)
 	dead := startBackend(t, "dead", nil)

@@ -25,7 +25,7 @@ type reqView struct {
 
 func (v *reqView) reset(ctx *fasthttp.RequestCtx, src netip.Addr) {
 	v.ctx = ctx
-	v.host = hostWithoutPort(ctx.Request.Header.Host())
+	v.host = matchHost(ctx.Request.Header.Host())
 	v.path = ctx.Request.URI().Path()
 	v.src = src
 	v.queryOK = false
@@ -60,6 +60,18 @@ func (v *reqView) QueryLen() int {
 func (v *reqView) QueryAt(i int) (key, value []byte) {
 	v.loadQuery()
 	return v.query[i][0], v.query[i][1]
+}
+
+// matchHost is the host name rules see: Host without its port or a
+// trailing dot ("admin.example.com." names the same host as
+// "admin.example.com", and a rule on one must not be passed by the other;
+// SNI is compared the same way).
+func matchHost(h []byte) []byte {
+	h = hostWithoutPort(h)
+	if n := len(h); n > 1 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	return h
 }
 
 // hostWithoutPort strips a :port from a Host value, keeping IPv6 brackets.
