@@ -9,9 +9,16 @@ import (
 
 func quote(s string) string { return strconv.Quote(s) }
 
-// inRange checks an optional integer: zero means default, otherwise lo..hi.
+// inRange checks an optional integer: absent means default, otherwise
+// lo..hi. A zero written in the document is checked like any other value
+// (it does not quietly mean "default" when 0 is out of range).
 func (c *checker) inRange(path string, v, lo, hi int) {
-	if v != 0 && (v < lo || v > hi) {
+	if v == 0 {
+		if _, written := c.positions[path]; !written {
+			return
+		}
+	}
+	if v < lo || v > hi {
 		c.add(path, "%d is out of range %d..%d", v, lo, hi)
 	}
 }
