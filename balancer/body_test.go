@@ -146,6 +146,45 @@ func TestClientGoneMidBody460(t *testing.T) {
 	}
 }
 
+// TestChunkedUploadCutBetweenChunks: a client that goes away right after a
+// whole chunk has not sent a whole body; the target must never get the last
+// chunk Gantry would otherwise add (fasthttp reports that close as the end
+// of the body).
+func TestChunkedUploadCutBetweenChunks(t *testing.T) {
+	got := make(chan string, 1)
+	addr := startRawBackend(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, _ := io.ReadAll(c) // until Gantry closes its side
+			got <- string(b)
+		}()
+	})
+	log := &captureLog{}
+	h := startLB(t, groupDoc("", addr), func(o *Options) { o.AccessLog = log })
+	c := dialRaw(t, h.client.Addr, 5*time.Second)
+	// More than fasthttp reads with the head, so the body is streamed.
+	first := strings.Repeat("x", 16<<10)
+	if _, err := fmt.Fprintf(c, "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n5\r\nhello\r\n", len(first), first); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	if b, err := io.ReadAll(c); len(b) != 0 || err != nil {
+		t.Errorf("client read %q (%v), want the connection closed with nothing written", b, err)
+	}
+	select {
+	case body := <-got:
+		if strings.HasSuffix(body, "0\r\n\r\n") {
+			t.Errorf("the target got a complete chunked body for a cut upload (%d bytes ending %q)", len(body), body[max(0, len(body)-20):])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target connection was not closed")
+	}
+	if e := lastEntry(t, log, 1); e.ELBStatusCode != 460 || e.ErrorReason != "ClientClosed" {
+		t.Errorf("access log: elb_status_code %d error_reason %q, want 460 ClientClosed", e.ELBStatusCode, e.ErrorReason)
+	}
+}
+
 // TestBodyLimitCheckedAgainstContentLength: a Content-Length over
 // maxRequestBodyBytes is refused with 413 as soon as the head arrives, with
 // no 100 Continue and before any body is waited for; nothing is forwarded

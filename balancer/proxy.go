@@ -290,6 +290,7 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 		done:       t,
 		idle:       rs.ls.idleTimeout,
 		received:   &rs.bodyBytes,
+		client:     clientEnderOf(ctx),
 	})
 	rs.targetDur = time.Since(rs.targetStart)
 	if kind != errNone {
@@ -535,4 +536,10 @@ func (l *httpListener) acmeChallenge(ctx *fasthttp.RequestCtx, rs *reqState) boo
 	ctx.Response.SetBody(body)
 	rs.elbStatus = fasthttp.StatusOK
 	return true
+}
+
+// clientEnderOf is the client connection's end-of-input flag, when it has one.
+func clientEnderOf(ctx *fasthttp.RequestCtx) clientEnder {
+	ce, _ := ctx.Conn().(clientEnder)
+	return ce
 }

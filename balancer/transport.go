@@ -45,7 +45,13 @@ type roundTripOpts struct {
 	// received, if not nil, is kept at the number of bytes of a streamed
 	// request body read from the client.
 	received *int64
+	// client, if not nil, tells whether the client closed its side, which
+	// makes the end of a chunked body a truncation (writeStreamed).
+	client clientEnder
 }
+
+// clientEnder is the client connection's desync scanner (desync.conn).
+type clientEnder interface{ ClientEnded() bool }
 
 // pooledConn is what we need of fasthttp's unexported *clientConn.
 type pooledConn interface {
@@ -100,7 +106,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 	}
 	bw := p.hc.AcquireWriter(conn)
 	if req.IsBodyStream() {
-		err = writeStreamed(bw, req, o.maxBody, o.received)
+		err = writeStreamed(bw, req, o.maxBody, o.received, o.client)
 	} else {
 		err = writeRequest(bw, req)
 	}

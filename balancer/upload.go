@@ -26,7 +26,7 @@ var uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBufSize); r
 // fasthttp's own stream does not check. Each chunk is flushed so a slow
 // upload reaches the target as it arrives. received, if not nil, is kept at
 // the number of body bytes read from the client (for the access log).
-func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received *int64) error {
+func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received *int64, client clientEnder) error {
 	uri := req.URI()
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHostBytes(uri.Host())
@@ -70,6 +70,13 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received
 				return clientReadError{io.ErrUnexpectedEOF}
 			}
 			if cl < 0 {
+				// A chunked body ends with its last chunk, read before the
+				// client's side closes; an end seen after the close is the
+				// client going away between chunks (fasthttp does not tell
+				// them apart), and the target must not get a complete body.
+				if client != nil && client.ClientEnded() {
+					return clientReadError{io.ErrUnexpectedEOF}
+				}
 				if _, werr := w.WriteString("0\r\n\r\n"); werr != nil {
 					return werr
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 )
@@ -97,12 +98,19 @@ type conn struct {
 	// owned by the reading goroutine.
 	rearm  atomic.Bool
 	closed atomic.Bool // a 101 was written: never scan again
+	eof    atomic.Bool // a Read reported io.EOF: the client closed its side
 
 	phase   uint8
 	lineLen int    // bytes in the current line so far, LF excluded
 	lastCR  bool   // the last byte of the current line is CR
 	tail    uint64 // last 8 non-CR bytes of the request line
 }
+
+// ClientEnded reports whether a Read has seen the client close its side.
+// fasthttp's chunked body stream reports a close between chunks as the end
+// of the body; a proxy that believed it would pass a truncated upload on as
+// complete.
+func (c *conn) ClientEnded() bool { return c.eof.Load() }
 
 func (c *conn) reset() {
 	c.phase = phaseRequestLine
@@ -125,6 +133,9 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.reset()
 	}
 	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
 	if c.phase == phaseIdle || n <= 0 {
 		return n, err
 	}
