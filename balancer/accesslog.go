@@ -74,6 +74,38 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 	l.b.access.Log(e)
 }
 
+// logRejected logs a request the server refused before it reached the
+// handler (a head too large, too slow, or malformed): as ALB does, with what
+// could be parsed of it and "-" for the rest.
+func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason string) {
+	now := time.Now()
+	e := accesslog.Entry{
+		Type:                   accesslog.TypeHTTP,
+		Time:                   now,
+		ELB:                    l.name,
+		Client:                 clientAddrPort(ctx),
+		RequestCreationTime:    now,
+		ELBStatusCode:          code,
+		SentBytes:              int64(len(ctx.Response.Body())),
+		ErrorReason:            reason,
+		MatchedRulePriority:    -1,
+		RequestProcessingTime:  -1,
+		TargetProcessingTime:   -1,
+		ResponseProcessingTime: -1,
+	}
+	if h := &ctx.Request.Header; len(h.RawHeaders()) > 0 {
+		// The head was parsed (a body too large or too slow); otherwise
+		// fasthttp's accessors would report defaults ("GET", "/").
+		e.Method, e.Host, e.RequestURI = h.Method(), h.Host(), h.RequestURI()
+		e.Protocol, e.UserAgent = h.Protocol(), h.UserAgent()
+		e.ReceivedBytes = int64(len(h.RawHeaders()))
+	}
+	if ctx.IsTLS() {
+		fillTLS(&e, ctx.Conn())
+	}
+	l.b.access.Log(&e)
+}
+
 // bodyBytesReceived is how much of the request body was read from the
 // client: what was streamed to a target, or a body read whole. A body left
 // unread (a request refused or answered by Gantry itself) counts nothing.

@@ -204,3 +204,30 @@ healthCheck: {enabled: false}
 		t.Errorf("slow head: status %d (%v), want 200", code, err)
 	}
 }
+
+// TestRejectedHeadsLogged: requests refused before the handler (a head too
+// large, too slow or malformed) are in the access log too, as ALB logs them.
+func TestRejectedHeadsLogged(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	log := &captureLog{}
+	h := startLB(t, limitsDoc(a.addr), func(o *Options) { o.AccessLog = log })
+	cases := []struct {
+		raw    string
+		code   int
+		reason string
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 2000) + "\r\n\r\n", 431, "RequestHeaderTooLarge"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ", 408, "RequestTimeout"}, // requestHeaderTimeoutSeconds: 1
+		{"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400, "BareLF"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400, "MalformedRequest"},
+	}
+	for i, tc := range cases {
+		if got := rawStatus(t, h.client.Addr, tc.raw); got != tc.code {
+			t.Fatalf("case %d: status %d, want %d", i, got, tc.code)
+		}
+		e := lastEntry(t, log, i+1)
+		if e.ELBStatusCode != tc.code || e.ErrorReason != tc.reason || e.ELB != "public" || !e.Client.IsValid() {
+			t.Errorf("case %d: logged %d %q from %v on %q, want %d %q", i, e.ELBStatusCode, e.ErrorReason, e.Client, e.ELB, tc.code, tc.reason)
+		}
+	}
+}

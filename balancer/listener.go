@@ -270,23 +270,27 @@ func (l *httpListener) expect(ctx *fasthttp.RequestCtx) int {
 // errorHandler answers requests fasthttp could not parse, with ALB's codes.
 func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var code int
+	var reason string
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, desync.ErrBareLF):
-		code = fasthttp.StatusBadRequest
+		code, reason = fasthttp.StatusBadRequest, "BareLF"
 	case errors.As(err, &small):
-		code = fasthttp.StatusRequestHeaderFieldsTooLarge
+		code, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "RequestHeaderTooLarge"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		code = fasthttp.StatusRequestEntityTooLarge
+		code, reason = fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge"
 	case isTimeout(err):
-		code = fasthttp.StatusRequestTimeout
+		code, reason = fasthttp.StatusRequestTimeout, "RequestTimeout"
 	default:
-		code = fasthttp.StatusBadRequest
+		code, reason = fasthttp.StatusBadRequest, "MalformedRequest"
 	}
 	ctx.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyString(statusText(code))
 	l.b.metrics.elbCode(l.name, code)
+	if l.b.access != nil {
+		l.logRejected(ctx, code, reason)
+	}
 }
 
 // portListener owns one bound socket. A single accept loop enforces the
