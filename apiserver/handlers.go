@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,22 @@ type ApplyResponse struct {
 	Results []store.Result `json:"results"`
 	// Warnings locate the ECS fields the documents hold that Gantry ignores.
 	Warnings []LocatedError `json:"warnings,omitempty"`
+	// DataPlaneErrors are the resources that the data plane of the node
+	// that took the apply could not put into service once it had taken in
+	// the new desired state (Config.DataPlane): a listener whose address is
+	// in use, whose certificates cannot be read. The desired state is
+	// stored all the same, and the node retries.
+	DataPlaneErrors []DataPlaneError `json:"dataPlaneErrors,omitempty"`
+}
+
+// DataPlaneError is a resource that a node's data plane could not apply.
+type DataPlaneError struct {
+	// Kind is spec.KindListener.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Node is the node whose data plane failed.
+	Node    string `json:"node,omitempty"`
+	Message string `json:"message"`
 }
 
 // ListResponse is the body of GET /v1/{kind}.
@@ -176,7 +193,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("resource applied", "kind", res.Kind, "name", res.Name, "action", res.Action)
 		}
 	}
-	writeJSON(w, http.StatusOK, ApplyResponse{Results: results, Warnings: warnings(docs)})
+	resp := ApplyResponse{Results: results, Warnings: warnings(docs)}
+	if s.cfg.DataPlane != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.DataPlaneWait)
+		resp.DataPlaneErrors = s.cfg.DataPlane(ctx, s.cfg.Store.Snapshot().Version)
+		cancel()
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // kind resolves the {kind} path value: a canonical store kind, "nodes", or

@@ -73,6 +73,15 @@ type Config struct {
 	// answers 404. The caller closes the reader; ctx bounds the call and
 	// the read. Nil means this node runs no tasks.
 	TaskLogs func(ctx context.Context, taskID, container, stream string) (io.ReadCloser, error)
+	// DataPlane, when set, tells an apply what became of it on this node's
+	// data plane (ApplyResponse.DataPlaneErrors): it waits until the data
+	// plane has taken in the desired state of the given store version or a
+	// later one, or until ctx ends, and returns the resources the data plane
+	// could not apply then (nil when it applied them all). It must be safe
+	// for concurrent use.
+	DataPlane func(ctx context.Context, version uint64) []DataPlaneError
+	// DataPlaneWait bounds the wait of DataPlane. Default 5 seconds.
+	DataPlaneWait time.Duration
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds Serve's graceful shutdown. Default 5 seconds.
@@ -107,6 +116,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	if cfg.DataPlaneWait <= 0 {
+		cfg.DataPlaneWait = 5 * time.Second
 	}
 	if cfg.Node.Name == "" {
 		cfg.Node.Name, _ = os.Hostname()

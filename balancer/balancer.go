@@ -112,12 +112,18 @@ type Balancer struct {
 
 	wg sync.WaitGroup
 
-	mu        sync.Mutex // serialises Update and draining bookkeeping
+	mu sync.Mutex // serialises Update and draining bookkeeping
+	// healthMu keeps the health checker's Sets in the order of the Updates
+	// that made them: Update takes it before it releases mu, and calls Set
+	// without mu, because Set may call back into the balancer (the
+	// checker's OnChange hook reads TargetHealth).
+	healthMu  sync.Mutex
 	listeners map[string]frontend
 	targets   map[targetKey]*target
 	outliers  map[string]outlierEntry
 	draining  map[*target]string // target → group
 	groups    atomic.Pointer[[]*group]
+	failures  *listenerFailures
 	closed    bool
 
 	// onRequest, when set (by tests only), runs at the start of every
@@ -174,37 +180,62 @@ func New(o Options) *Balancer {
 	b.groups.Store(&empty)
 	b.metrics = newMetrics(o.Registry, func() []*group { return *b.groups.Load() })
 	b.tcpm = newTCPMetrics(o.Registry)
+	b.failures = newListenerFailures(o.Registry)
 	return b
 }
 
 // ErrClosed is returned by Update after Run has returned.
 var ErrClosed = errors.New("balancer: closed")
 
-// Update compiles cfg and swaps it in. Either all of it takes effect or none:
-// rules are compiled and new sockets bound before anything is swapped.
+// Update compiles cfg and swaps it in, listener by listener, so that one
+// listener that cannot be applied never holds the others back. Target
+// groups always take effect, and so does every listener whose rules compile,
+// whose TLS configuration can be had and whose address can be bound (new
+// sockets are bound before anything is swapped). A listener that fails keeps
+// serving its previous configuration, if it had one, with its forwards moved
+// to the new target groups; Update then returns the failures, each a
+// *ListenerError joined with errors.Join, and keeps them (ListenerErrors,
+// metric gantry_listener_config_failed) until an Update applies or drops
+// the listener: calling Update again retries them.
+//
 // Unchanged targets keep their health, in-flight counts and connections;
 // removed targets drain; listeners whose address changed move.
 func (b *Balancer) Update(cfg Config) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	list, err := b.update(cfg)
+	if list == nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.healthMu.Lock()
+	b.mu.Unlock()
+	defer b.healthMu.Unlock()
+	if b.health != nil {
+		b.health.Set(healthGroups(list))
+	}
+	return err
+}
+
+// update is Update's work under b.mu: it returns the new groups (nil when
+// the balancer is closed) and the listener failures.
+func (b *Balancer) update(cfg Config) ([]*group, error) {
 	if b.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	groups, live := b.buildGroups(cfg)
 	states := make(map[string]*listenerState, len(cfg.Listeners))
+	failed := map[string]error{}
 	for _, ls := range cfg.Listeners {
 		st, err := b.buildListener(ls, groups)
 		if err != nil {
-			return err
+			failed[ls.Name] = err
+			continue
 		}
 		states[ls.Name] = st
 	}
-	opened, err := b.bindNew(cfg.Listeners)
-	if err != nil {
-		return err
-	}
+	opened := b.bindNew(cfg.Listeners, states, failed)
 
-	// Commit: nothing below fails.
+	// Commit: nothing below fails but the fallback of failed listeners.
 	now := nowNanos()
 	for k, t := range b.targets {
 		if live[k] != t {
@@ -218,11 +249,8 @@ func (b *Balancer) Update(cfg Config) error {
 	}
 	slices.SortFunc(list, func(a, c *group) int { return cmpString(a.name, c.name) })
 	b.groups.Store(&list)
-	b.swapListeners(cfg.Listeners, states, opened)
-	if b.health != nil {
-		b.health.Set(healthGroups(list))
-	}
-	return nil
+	b.swapListeners(cfg.Listeners, states, opened, failed, groups)
+	return list, b.failures.record(b, failed)
 }
 
 // buildGroups makes the groups of cfg around existing or new targets.
@@ -326,7 +354,7 @@ func ptrEq[T comparable](a, c *T) bool {
 func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*listenerState, error) {
 	table, err := rules.Compile(l)
 	if err != nil {
-		return nil, fmt.Errorf("balancer: listener %s: %w", l.Name, err)
+		return nil, err
 	}
 	st := &listenerState{
 		spec:         l,
@@ -354,7 +382,7 @@ func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*l
 		for _, wg := range a.Forward.Groups {
 			g := groups[wg.Name]
 			if g == nil {
-				return nil, fmt.Errorf("balancer: listener %s: target group %q does not exist", l.Name, wg.Name)
+				return nil, fmt.Errorf("target group %q does not exist", wg.Name)
 			}
 			p.groups = append(p.groups, g)
 			p.groupIDs = append(p.groupIDs, targetID("\x00group", wg.Name))
@@ -364,24 +392,26 @@ func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*l
 	return st, nil
 }
 
-// bindNew opens sockets for listeners that are new or moved. On any failure
-// it closes what it opened and reports the first error.
-func (b *Balancer) bindNew(ls []*spec.Listener) (map[string]net.Listener, error) {
+// bindNew opens sockets for the listeners of states that are new or moved.
+// A listener that cannot be bound is moved from states to failed.
+func (b *Balancer) bindNew(ls []*spec.Listener, states map[string]*listenerState, failed map[string]error) map[string]net.Listener {
 	opened := map[string]net.Listener{}
 	for _, l := range ls {
+		if states[l.Name] == nil {
+			continue
+		}
 		if cur := b.listeners[l.Name]; cur != nil && !moved(cur, l) {
 			continue
 		}
 		ln, err := net.Listen("tcp", bindAddr(l))
 		if err != nil {
-			for _, o := range opened {
-				_ = o.Close()
-			}
-			return nil, fmt.Errorf("balancer: listener %s: %w", l.Name, err)
+			delete(states, l.Name)
+			failed[l.Name] = err
+			continue
 		}
 		opened[l.Name] = ln
 	}
-	return opened, nil
+	return opened
 }
 
 // moved reports whether l must be bound anew: its address or port differ
@@ -395,13 +425,27 @@ func moved(cur frontend, l *spec.Listener) bool {
 }
 
 // swapListeners installs new states, starts new or moved listeners and stops
-// removed ones.
-func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listenerState, opened map[string]net.Listener) {
+// removed ones. A failed listener keeps its previous state, on groups.
+func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listenerState, opened map[string]net.Listener,
+	failed map[string]error, groups map[string]*group) {
 	keep := map[string]bool{}
 	for _, l := range ls {
-		keep[l.Name] = true
 		st := states[l.Name]
 		cur := b.listeners[l.Name]
+		if st == nil {
+			if cur == nil {
+				continue
+			}
+			prev, err := rebase(cur.current(), groups)
+			if err != nil {
+				failed[l.Name] = fmt.Errorf("%w; the previous configuration cannot run either: %v", failed[l.Name], err)
+				continue // not kept: stopped below
+			}
+			keep[l.Name] = true
+			cur.apply(prev)
+			continue
+		}
+		keep[l.Name] = true
 		if ln, moved := opened[l.Name]; moved {
 			if cur != nil {
 				go cur.stop()

@@ -6,6 +6,9 @@
 //
 // Configuration arrives as a Config and is compiled into immutable per-listener
 // route tables that are swapped atomically; each request loads its table once.
+// A Config is applied listener by listener (apply.go): a listener that cannot
+// be bound or compiled keeps its previous table and is reported, and never
+// holds back the other listeners or the target groups.
 // Per-target state (in-flight count, health, passive ejection, connection pool)
 // lives on long-lived target objects carried from one table to the next, so a
 // reload neither resets health nor drops keep-alive connections, and a health

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 
 	"github.com/gantrylb/gantry/spec"
@@ -25,14 +26,14 @@ func (b *Balancer) buildEdge(l *spec.Listener, st *listenerState) error {
 	}
 	if l.TerminatesTLS() {
 		if b.tls == nil {
-			return fmt.Errorf("balancer: listener %s: protocol %s needs a TLS provider (Options.TLS)", l.Name, l.Protocol)
+			return fmt.Errorf("protocol %s needs a TLS provider (Options.TLS)", l.Protocol)
 		}
 		cfg, err := b.tls.ServerConfig(l)
 		if err != nil {
-			return fmt.Errorf("balancer: listener %s: tls config: %w", l.Name, err)
+			return fmt.Errorf("tls config: %w", err)
 		}
 		if cfg == nil {
-			return fmt.Errorf("balancer: listener %s: tls config: provider returned none", l.Name)
+			return errors.New("tls config: provider returned none")
 		}
 		st.tlsConfig = cfg
 		st.tlsErrors = b.tcpm.tlsErrors(l.Name)
@@ -40,7 +41,7 @@ func (b *Balancer) buildEdge(l *spec.Listener, st *listenerState) error {
 	if pp := l.ProxyProtocol; pp != nil {
 		p, err := newProxyPolicy(pp.TrustedCIDRs)
 		if err != nil {
-			return fmt.Errorf("balancer: listener %s: proxyProtocol: %w", l.Name, err)
+			return fmt.Errorf("proxyProtocol: %w", err)
 		}
 		p.rejected = b.tcpm.proxyRejected.WithLabelValues(l.Name)
 		st.proxy = p

@@ -3,8 +3,8 @@ package spec
 import (
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Validate checks the listener on its own (references to target groups are
@@ -163,6 +163,8 @@ func (l *Listener) validateConditions(c *checker, path string, cond *Conditions)
 			c.add(p, "empty pattern")
 		case len(s) > maxPattern:
 			c.add(p, "pattern is longer than %d characters", maxPattern)
+		case !utf8.ValidString(s):
+			c.add(p, "pattern is not valid UTF-8")
 		case ok != nil && !ok(s):
 			c.add(p, "%s %s", quote(s), what)
 		}
@@ -200,6 +202,8 @@ func (l *Listener) validateConditions(c *checker, path string, cond *Conditions)
 		p := indexPath(path+".queryString", i)
 		if len(kv.Key) > maxPattern {
 			c.add(p+".key", "pattern is longer than %d characters", maxPattern)
+		} else if !utf8.ValidString(kv.Key) {
+			c.add(p+".key", "pattern is not valid UTF-8")
 		}
 		pattern(p+".value", kv.Value, nil, "")
 	}
@@ -238,28 +242,7 @@ func (l *Listener) validateAction(c *checker, path string, a *Action) {
 		validateForward(c, path+".forward", f)
 	}
 	if r := a.Redirect; r != nil {
-		p := path + ".redirect"
-		if r.StatusCode == "" {
-			c.add(p+".statusCode", "statusCode is required (HTTP_301 or HTTP_302)")
-		}
-		c.oneOf(p+".statusCode", r.StatusCode, "HTTP_301", "HTTP_302")
-		c.oneOf(p+".protocol", r.Protocol, ProtocolHTTP, ProtocolHTTPS, "#{protocol}")
-		if r.Port != "" && r.Port != "#{port}" {
-			if n, err := strconv.Atoi(r.Port); err != nil || n < 1 || n > 65535 {
-				c.add(p+".port", "%s is not a port (1..65535) or #{port}", quote(r.Port))
-			}
-		}
-		if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
-			c.add(p+".path", "path must start with /")
-		}
-		if strings.HasPrefix(r.Query, "?") {
-			c.add(p+".query", "query must not start with ?")
-		}
-		for name, v := range map[string]string{"host": r.Host, "path": r.Path, "query": r.Query} {
-			if len(v) > maxPattern {
-				c.add(p+"."+name, "%s is longer than %d characters", name, maxPattern)
-			}
-		}
+		l.validateRedirect(c, path+".redirect", r)
 	}
 	if fr := a.FixedResponse; fr != nil {
 		p := path + ".fixedResponse"

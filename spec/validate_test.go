@@ -103,7 +103,7 @@ func TestListenerValidate(t *testing.T) {
 			`defaultAction.redirect.statusCode: "HTTP_307" is not one of HTTP_301, HTTP_302`,
 		}},
 		{"redirect placeholders", func(l *Listener) {
-			l.DefaultAction = Action{Redirect: &Redirect{Protocol: "#{protocol}", Port: "#{port}", Path: "/#{path}", StatusCode: "HTTP_301"}}
+			l.DefaultAction = Action{Redirect: &Redirect{Protocol: "#{protocol}", Port: "#{port}", Path: "/new/#{path}", StatusCode: "HTTP_301"}}
 		}, nil},
 		{"fixed response", func(l *Listener) {
 			l.DefaultAction = Action{FixedResponse: &FixedResponse{StatusCode: 600, ContentType: "text/xml", MessageBody: strings.Repeat("x", 1025)}}

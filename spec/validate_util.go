@@ -77,8 +77,10 @@ func validCIDROrIP(s string) bool {
 	if _, err := netip.ParsePrefix(s); err == nil {
 		return true
 	}
-	_, err := netip.ParseAddr(s)
-	return err == nil
+	// A zone (fe80::1%eth0) names an interface of one host: no client
+	// address can carry it, and the data plane refuses it.
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 // hostPortProblem says what is wrong with a "host:port" address, "" if nothing.

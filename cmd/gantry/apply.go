@@ -23,7 +23,14 @@ func newApplyCmd() *cobra.Command {
 Each resource is reported as created, configured or unchanged (a task
 definition as family:revision: every changed apply is a new revision); a
 rejected apply prints every problem as file:line:column: message. ECS fields
-that Gantry ignores are reported on stderr as warnings.`,
+that Gantry ignores are reported on stderr as warnings.
+
+Once stored, the resources are put into service by every node's data plane.
+What the data plane of the node that took the apply cannot put into service
+(a listener whose address is in use there, whose certificates cannot be
+read) is printed on stderr: as an error, exiting with status 1, when it is
+a resource of this apply; as a warning otherwise. The desired state is
+stored either way and the node keeps retrying.`,
 		Args: cobra.NoArgs,
 	}
 	client := apiFlag(cmd)
@@ -41,12 +48,34 @@ that Gantry ignores are reported on stderr as warnings.`,
 		for _, w := range resp.Warnings {
 			printWarning(cmd.ErrOrStderr(), spec.Warning{Pos: spec.Position{File: w.File, Line: w.Line, Column: w.Column}, Path: w.Path, Msg: w.Message})
 		}
+		applied := map[string]bool{}
 		for _, r := range resp.Results {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", resultKind(r.Kind), r.Name, r.Action)
+			applied[resultKind(r.Kind)+"/"+r.Name] = true
 		}
-		return nil
+		return reportDataPlane(cmd.ErrOrStderr(), resp.DataPlaneErrors, applied)
 	}
 	return cmd
+}
+
+// reportDataPlane prints the resources a node's data plane could not put
+// into service after an apply, and fails when one of them is among the
+// resources applied ("kind/name").
+func reportDataPlane(w io.Writer, errs []apiserver.DataPlaneError, applied map[string]bool) error {
+	var mine []string
+	for _, e := range errs {
+		res := resultKind(e.Kind) + "/" + e.Name
+		level := "warning"
+		if applied[res] {
+			level = "error"
+			mine = append(mine, res)
+		}
+		fmt.Fprintf(w, "%s: %s is stored but not in service on node %s: %s\n", level, res, e.Node, e.Message)
+	}
+	if len(mine) > 0 {
+		return fmt.Errorf("apply: %s not in service (see gantry get status); retried on every change", strings.Join(mine, ", "))
+	}
+	return nil
 }
 
 // readResourceFiles reads every path as spec.Load would: a file, the resource

@@ -237,7 +237,12 @@ func runServer(parent context.Context, f serverFlags) error {
 	bal = balancer.New(opts)
 	rec := &reconciler{st: st, bal: bal, certs: tlsCerts, cluster: cluster, self: f.nodeName, log: log}
 	if err := rec.sync(st.Snapshot()); err != nil {
-		return err
+		// A listener that cannot be applied (its port is in use) must not
+		// keep the node down: the rest serves, it is reported and retried.
+		var le *balancer.ListenerError
+		if !errors.As(err, &le) {
+			return err
+		}
 	}
 
 	var ag *agent.Agent
@@ -251,16 +256,17 @@ func runServer(parent context.Context, f serverFlags) error {
 		taskLogs = agentLogs(ag)
 	}
 	api := apiserver.New(apiserver.Config{
-		Store:    st,
-		Targets:  bal,
-		Registry: reg,
-		Logger:   log,
-		Version:  version,
-		Status:   rec.status,
-		Node:     apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: meta.Roles},
-		Nodes:    clusterNodes(cluster),
-		Leader:   leaderFunc(raftServer, cluster),
-		TaskLogs: taskLogs,
+		Store:     st,
+		Targets:   bal,
+		Registry:  reg,
+		Logger:    log,
+		Version:   version,
+		Status:    rec.status,
+		DataPlane: rec.dataPlane,
+		Node:      apiserver.NodeInfo{Name: f.nodeName, Address: apiLn.Addr().String(), Roles: meta.Roles},
+		Nodes:     clusterNodes(cluster),
+		Leader:    leaderFunc(raftServer, cluster),
+		TaskLogs:  taskLogs,
 	})
 	log.Info("gantry started", "node", f.nodeName, "api", "http://"+apiLn.Addr().String(),
 		"gossip", cluster.LocalNode().Addr, "dev", f.dev, "version", version)
@@ -428,95 +434,4 @@ func applyFiles(ctx context.Context, st store.Store, files []string, log *slog.L
 		return fmt.Errorf("resource documents: %d problem(s)", len(list))
 	}
 	return err
-}
-
-// reconciler feeds every new desired state to the balancer.
-type reconciler struct {
-	st      store.Store
-	bal     *balancer.Balancer
-	certs   *certs.Provider
-	cluster *discovery.Cluster
-	self    string // this node's name
-	log     *slog.Logger
-
-	syncMu sync.Mutex // one sync at a time: store changes and gossip both call it
-
-	mu      sync.Mutex
-	version uint64
-	lastErr string
-}
-
-func (r *reconciler) sync(s *store.State) error {
-	r.syncMu.Lock()
-	defer r.syncMu.Unlock()
-	publishRegistered(r.cluster, s.Registered, r.log)
-	cfg := balancer.Config{Registered: s.Registered, Discovered: discoveredTargets(r.cluster, r.self)}
-	for _, l := range s.Listeners {
-		cfg.Listeners = append(cfg.Listeners, l)
-	}
-	for _, g := range s.TargetGroups {
-		cfg.TargetGroups = append(cfg.TargetGroups, g)
-	}
-	err := r.bal.Update(cfg)
-	if err == nil {
-		// Certificates of listeners no longer configured are forgotten
-		// only once the update that dropped them is committed.
-		var tlsListeners []string
-		for _, l := range cfg.Listeners {
-			if l.TerminatesTLS() {
-				tlsListeners = append(tlsListeners, l.Name)
-			}
-		}
-		r.certs.Retain(tlsListeners)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.version = s.Version
-	r.lastErr = ""
-	if err != nil {
-		r.lastErr = err.Error()
-		r.log.Error("configuration not applied to the data plane; the previous one keeps serving", "version", s.Version, "err", err)
-	}
-	return err
-}
-
-func (r *reconciler) run(ctx context.Context) error {
-	for {
-		r.mu.Lock()
-		v := r.version
-		r.mu.Unlock()
-		s, err := r.st.Watch(ctx, v)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		_ = r.sync(s)
-	}
-}
-
-// runGossip re-syncs the data plane whenever the cluster's registrations
-// or its members' states change (coalesced).
-func (r *reconciler) runGossip(ctx context.Context) error {
-	changed, cancel := r.cluster.WatchTargets()
-	defer cancel()
-	members, cancelMembers := r.cluster.WatchMembers()
-	defer cancelMembers()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-members:
-		}
-		_ = r.sync(r.st.Snapshot())
-	}
-}
-
-// status is shown under "extra" in /v1/status.
-func (r *reconciler) status() any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return map[string]any{"dataPlaneVersion": r.version, "dataPlaneError": r.lastErr}
 }

@@ -1,0 +1,45 @@
+package apiserver
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/gantrylb/gantry/spec"
+)
+
+// TestApplyReportsDataPlaneErrors: an apply answers what the node's data
+// plane could not put into service once it took in the applied version.
+func TestApplyReportsDataPlaneErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		failed []DataPlaneError
+	}{
+		{"all applied", nil},
+		{"listener failed", []DataPlaneError{{Kind: spec.KindListener, Name: "public", Node: "node-1", Message: "listen tcp 127.0.0.1:8080: bind: address already in use"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []uint64
+			f := newFixture(t, func(c *Config) {
+				c.DataPlane = func(ctx context.Context, v uint64) []DataPlaneError {
+					if _, ok := ctx.Deadline(); !ok {
+						t.Error("DataPlane called without a deadline")
+					}
+					asked = append(asked, v)
+					return tt.failed
+				}
+			})
+			resp, err := f.client.ApplyReport(testCtx(t), []File{{Name: "a.yaml", Data: []byte(resources)}})
+			if err != nil {
+				t.Fatalf("ApplyReport() = %v", err)
+			}
+			if !slices.Equal(resp.DataPlaneErrors, tt.failed) {
+				t.Errorf("DataPlaneErrors = %+v, want %+v", resp.DataPlaneErrors, tt.failed)
+			}
+			if v := f.store.Snapshot().Version; !slices.Equal(asked, []uint64{v}) {
+				t.Errorf("DataPlane asked for versions %v, want [%d] (the applied one)", asked, v)
+			}
+		})
+	}
+}
