@@ -175,8 +175,24 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 			errs = append(errs, &spec.Error{Pos: spec.Position{File: f.Name}, Msg: err.Error()})
 		}
 	}
-	if err := errs.Err(); err != nil {
-		writeErr(w, err)
+	if len(errs) > 0 {
+		// Every error at once: also what only the whole set shows (a
+		// duplicate name, a forward to a missing group), for the documents
+		// that could be decoded.
+		var more spec.ErrorList
+		if errors.As(store.Check(s.cfg.Store.Snapshot(), docs), &more) {
+			seen := map[string]bool{}
+			for _, e := range errs {
+				seen[e.Error()] = true
+			}
+			for _, e := range more {
+				if !seen[e.Error()] {
+					seen[e.Error()] = true
+					errs = append(errs, e)
+				}
+			}
+		}
+		writeErr(w, errs.Err())
 		return
 	}
 	if len(docs) == 0 {

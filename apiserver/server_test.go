@@ -167,6 +167,16 @@ func TestApplyLocatedErrors(t *testing.T) {
 			wantFile: "two.yaml", wantLine: 5, wantMatch: `"nope" does not exist`,
 		},
 		{
+			// The missing group is found with the other errors, not once
+			// they are fixed.
+			name: "missing group beside a document error",
+			send: func() error {
+				_, err := f.client.Apply(testCtx(t), []byte("kind: Listener\nname: l4\nport: 9091\nbogus: 1\ndefaultAction:\n  forward: {targetGroup: nope}\n"))
+				return err
+			},
+			wantFile: "request", wantLine: 6, wantMatch: `"nope" does not exist`,
+		},
+		{
 			name: "port clash with the stored listener",
 			send: func() error {
 				_, err := f.client.Apply(testCtx(t), []byte("kind: Listener\nname: l3\nport: 8080\ndefaultAction: {fixedResponse: {statusCode: 200}}\n"))

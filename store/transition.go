@@ -76,6 +76,15 @@ func drainNode(cur *State, node string, drain bool, at time.Time) (*State, error
 	return next, nil
 }
 
+// Check reports every problem applying docs to cur would find (nil if
+// none) without applying anything: what Apply checks, for a caller that
+// already holds other errors and wants them all reported at once. It applies
+// the documents' defaults in place.
+func Check(cur *State, docs []spec.Document) error {
+	_, _, err := applyDocs(cur, docs)
+	return err
+}
+
 // applyDocs validates docs merged with cur and returns the next state (nil
 // when every resource is unchanged) and what happened to each resource. It
 // applies the documents' defaults in place.
