@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/gantrylb/gantry/accesslog"
+	"github.com/gantrylb/gantry/balancer/desync"
 )
 
 // AccessLogger receives one entry per request. Log must not block and must
@@ -77,7 +78,7 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 // logRejected logs a request the server refused before it reached the
 // handler (a head too large, too slow, or malformed): as ALB does, with what
 // could be parsed of it and "-" for the rest.
-func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason string) {
+func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason string, class desync.Result) {
 	now := time.Now()
 	e := accesslog.Entry{
 		Type:                   accesslog.TypeHTTP,
@@ -92,6 +93,9 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 		RequestProcessingTime:  -1,
 		TargetProcessingTime:   -1,
 		ResponseProcessingTime: -1,
+	}
+	if class.Class != desync.Compliant {
+		e.Classification, e.ClassificationReason = class.Class.String(), class.Reason
 	}
 	if h := &ctx.Request.Header; len(h.RawHeaders()) > 0 {
 		// The head was parsed (a body too large or too slow); otherwise

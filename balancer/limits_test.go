@@ -229,5 +229,25 @@ func TestRejectedHeadsLogged(t *testing.T) {
 		if e.ELBStatusCode != tc.code || e.ErrorReason != tc.reason || e.ELB != "public" || !e.Client.IsValid() {
 			t.Errorf("case %d: logged %d %q from %v on %q, want %d %q", i, e.ELBStatusCode, e.ErrorReason, e.Client, e.ELB, tc.code, tc.reason)
 		}
+		if tc.reason == "BareLF" && (e.Classification != "severe" || e.ClassificationReason != "NonCrLfLineTermination") {
+			t.Errorf("bare LF classified %q %q, want severe NonCrLfLineTermination", e.Classification, e.ClassificationReason)
+		}
+	}
+
+	// A client that leaves during a small body (read whole before the
+	// handler) is ALB's 460: logged and counted, nothing written to it.
+	c := dialRaw(t, h.client.Addr, 5*time.Second)
+	if _, err := io.WriteString(c, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	if b, err := io.ReadAll(c); len(b) != 0 || err != nil {
+		t.Errorf("client that left read %q (%v), want nothing", b, err)
+	}
+	if e := lastEntry(t, log, len(cases)+1); e.ELBStatusCode != 460 || e.ErrorReason != "ClientClosed" {
+		t.Errorf("client that left: logged %d %q, want 460 ClientClosed", e.ELBStatusCode, e.ErrorReason)
+	}
+	if got := h.metric("gantry_client_closed_total", map[string]string{"listener": "public"}); got != 1 {
+		t.Errorf("gantry_client_closed_total = %v, want 1", got)
 	}
 }

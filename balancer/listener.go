@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strconv"
@@ -271,10 +272,22 @@ func (l *httpListener) expect(ctx *fasthttp.RequestCtx) int {
 func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var code int
 	var reason string
+	var class desync.Result
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, desync.ErrBareLF):
 		code, reason = fasthttp.StatusBadRequest, "BareLF"
+		class = desync.Result{Class: desync.Severe, Reason: desync.ReasonNonCrLfLineTermination}
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err):
+		// The client went away with its request unfinished (a body fasthttp
+		// reads whole before the handler): ALB's 460, for the log only.
+		l.state.Load().clientClosed.Inc()
+		l.b.metrics.elbCode(l.name, 460)
+		if l.b.access != nil {
+			l.logRejected(ctx, 460, "ClientClosed", class)
+		}
+		_ = ctx.Conn().Close() // nothing is written to a client that left
+		return
 	case errors.As(err, &small):
 		code, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "RequestHeaderTooLarge"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
@@ -289,7 +302,7 @@ func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.SetBodyString(statusText(code))
 	l.b.metrics.elbCode(l.name, code)
 	if l.b.access != nil {
-		l.logRejected(ctx, code, reason)
+		l.logRejected(ctx, code, reason, class)
 	}
 }
 
