@@ -191,6 +191,20 @@ func TestAPIFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestRequiredFlagFromEnvironment: a required flag (apply's --file) given
+// as GANTRY_FILE counts as given.
+func TestRequiredFlagFromEnvironment(t *testing.T) {
+	api, st := apiFixture(t)
+	t.Setenv("GANTRY_API", api)
+	t.Setenv("GANTRY_FILE", writeFile(t, t.TempDir(), "g.yaml", groupDoc))
+	if _, stderr, err := run(t, "apply"); err != nil {
+		t.Fatalf("apply with GANTRY_FILE: %v (%s)", err, stderr)
+	}
+	if st.Snapshot().Version == 0 {
+		t.Error("apply with GANTRY_FILE stored nothing")
+	}
+}
+
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	good := writeFile(t, dir, "good.yaml", groupDoc+"---\n"+listenerDoc)

@@ -50,15 +50,17 @@ func bindEnv(cmd *cobra.Command) error {
 		if !ok {
 			return
 		}
+		var err error
 		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
-			if err := sv.Replace(strings.Split(v, ",")); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", key, err))
-			}
+			err = sv.Replace(strings.Split(v, ","))
+		} else {
+			err = f.Value.Set(v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", key, err))
 			return
 		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", key, err))
-		}
+		f.Changed = true // set, as far as required flags are concerned
 	}
 	cmd.Flags().VisitAll(apply)
 	cmd.InheritedFlags().VisitAll(apply)
