@@ -43,3 +43,30 @@ func TestApplyReportsDataPlaneErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetChangesWaitForDataPlane: register and deregister answer with the
+// targets once this node's data plane has taken in the change, so the answer
+// shows it.
+func TestTargetChangesWaitForDataPlane(t *testing.T) {
+	var asked []uint64
+	f := newFixture(t, func(c *Config) {
+		c.DataPlane = func(ctx context.Context, v uint64) []DataPlaneError {
+			asked = append(asked, v)
+			return nil
+		}
+	})
+	if _, err := f.client.ApplyReport(testCtx(t), []File{{Name: "a.yaml", Data: []byte(resources)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Register(testCtx(t), "api", []spec.Target{{Address: "127.0.0.1:9101"}}); err != nil {
+		t.Fatal(err)
+	}
+	afterRegister := f.store.Snapshot().Version
+	if _, err := f.client.Deregister(testCtx(t), "api", []string{"127.0.0.1:9101"}); err != nil {
+		t.Fatal(err)
+	}
+	afterDeregister := f.store.Snapshot().Version
+	if n := len(asked); n != 3 || asked[1] != afterRegister || asked[2] != afterDeregister {
+		t.Errorf("DataPlane asked for versions %v, want [apply %d %d]", asked, afterRegister, afterDeregister)
+	}
+}

@@ -428,7 +428,20 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	s.waitDataPlane(r.Context())
 	s.targets(w, r)
+}
+
+// waitDataPlane waits (bounded) until this node's data plane has taken in
+// the store's current version, so that an answer listing targets shows the
+// change just made.
+func (s *Server) waitDataPlane(ctx context.Context) {
+	if s.cfg.DataPlane == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DataPlaneWait)
+	defer cancel()
+	s.cfg.DataPlane(ctx, s.cfg.Store.Snapshot().Version)
 }
 
 func (s *Server) deregister(w http.ResponseWriter, r *http.Request) {
@@ -444,6 +457,7 @@ func (s *Server) deregister(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	s.waitDataPlane(r.Context())
 	s.targets(w, r)
 }
 
