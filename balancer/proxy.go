@@ -419,6 +419,9 @@ func (l *httpListener) setForwarded(ctx *fasthttp.RequestCtx, rs *reqState, src 
 	h := &ctx.Request.Header
 	buf := rs.scratch[:0]
 	for _, v := range xff {
+		if v = bytes.TrimSpace(v); len(v) == 0 {
+			continue // an empty line adds no hop
+		}
 		if len(buf) > 0 {
 			buf = append(buf, ", "...)
 		}

@@ -253,7 +253,7 @@ func TestForwardedHeadersRepeated(t *testing.T) {
 	})
 	h := startLB(t, groupDoc("", a.addr))
 	got := sendRaw(t, h.client.Addr, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+
-		"X-Forwarded-For: 9.9.9.9\r\nX-Forwarded-For: 6.6.6.6\r\n"+
+		"X-Forwarded-For: 9.9.9.9\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For:\r\n"+
 		"X-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\n"+
 		"X-Forwarded-Port: 443\r\nX-Forwarded-Port: 443\r\n"+
 		"X-Request-Id: one\r\nX-Request-Id: two\r\n"+

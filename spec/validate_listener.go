@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"math"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -130,9 +131,7 @@ func (lim Limits) validate(c *checker, path string) {
 	if lim.MaxRequestBodyBytes < 0 {
 		c.add(path+".maxRequestBodyBytes", "%d is negative", lim.MaxRequestBodyBytes)
 	}
-	if lim.MaxConnections < 0 {
-		c.add(path+".maxConnections", "%d is negative", lim.MaxConnections)
-	}
+	c.inRange(path+".maxConnections", lim.MaxConnections, 1, math.MaxInt32)
 	c.inRange(path+".requestHeaderTimeoutSeconds", lim.RequestHeaderTimeoutSeconds, 1, 3600)
 }
 

@@ -19,7 +19,7 @@ kind: Listener
 name: public
 port: 80
 idleTimeoutSeconds: 0
-limits: {maxRequestBodyBytes: 0}
+limits: {maxRequestBodyBytes: 0, maxConnections: 0}
 defaultAction: {fixedResponse: {statusCode: 200}}
 ---
 kind: TargetGroup
@@ -33,6 +33,7 @@ name: quiet
 		"zero.yaml:3:45: targets[0].weight: 0 is out of range 1..1000",
 		"zero.yaml:4:32: healthCheck.intervalSeconds: 0 is out of range 5..300",
 		"zero.yaml:10:21: idleTimeoutSeconds: 0 is out of range 1..4000",
+		"zero.yaml:11:50: limits.maxConnections: 0 is out of range 1..2147483647",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
