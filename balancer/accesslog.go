@@ -35,7 +35,7 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 		Protocol:               ctx.Request.Header.Protocol(),
 		UserAgent:              ctx.Request.Header.UserAgent(),
 		ReceivedBytes:          rs.headBytes + bodyBytesReceived(ctx, rs),
-		SentBytes:              int64(len(ctx.Response.Body())),
+		SentBytes:              sentBytes(ctx, rs),
 		ErrorReason:            rs.errReason,
 		Classification:         rs.class.Class.String(),
 		ClassificationReason:   rs.class.Reason,
@@ -108,6 +108,15 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 		fillTLS(&e, ctx.Conn())
 	}
 	l.b.access.Log(&e)
+}
+
+// sentBytes is the response body's size: as relayed for a streamed body
+// (logged when it ends, reqState.bodyDone), else the body in memory.
+func sentBytes(ctx *fasthttp.RequestCtx, rs *reqState) int64 {
+	if ctx.Response.IsBodyStream() {
+		return rs.sent
+	}
+	return int64(len(ctx.Response.Body()))
 }
 
 // bodyBytesReceived is how much of the request body was read from the

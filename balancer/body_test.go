@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -375,5 +376,34 @@ func TestClientReadErrorKind(t *testing.T) {
 				t.Errorf("kind(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestStreamedResponseSentBytes: a response body too large to read whole is
+// streamed, and its access-log entry, written when the body ends, counts the
+// bytes sent (Content-Length and chunked).
+func TestStreamedResponseSentBytes(t *testing.T) {
+	const size = 1 << 20
+	be := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		body := bytes.Repeat([]byte("z"), size)
+		if string(ctx.Path()) == "/chunked" {
+			ctx.SetBodyStream(bytes.NewReader(body), -1)
+			return
+		}
+		ctx.SetBody(body)
+	})
+	log := &captureLog{}
+	h := startLB(t, groupDoc("", be.addr), func(o *Options) { o.AccessLog = log })
+	for i, path := range []string{"/cl", "/chunked", "/cl"} {
+		code, body, _ := h.get(path)
+		if code != 200 || len(body) != size {
+			t.Fatalf("GET %s = %d with %d bytes, want 200 with %d", path, code, len(body), size)
+		}
+		if e := lastEntry(t, log, i+1); e.SentBytes != size || e.ELBStatusCode != 200 {
+			t.Errorf("GET %s logged %d %d bytes sent, want 200 %d", path, e.ELBStatusCode, e.SentBytes, size)
+		}
+	}
+	if st, n := stateOf(h, "web", be.addr); st == "" || n != 0 {
+		t.Errorf("in flight after the downloads = %d, want 0", n)
 	}
 }

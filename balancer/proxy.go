@@ -53,6 +53,17 @@ type reqState struct {
 	// the connection was hijacked (logged when the WebSocket ends).
 	ws       bool
 	upgraded bool
+
+	// With an access log, a streamed response is logged when its body ends
+	// (bodyDone, after the handler returned), with the bytes sent: l and
+	// ctx are kept for it; streaming says a stream is attached and open,
+	// logLater that finish left the entry (and rs) to bodyDone, sent the
+	// body bytes relayed.
+	l         *httpListener
+	ctx       *fasthttp.RequestCtx
+	streaming bool
+	logLater  bool
+	sent      int64
 }
 
 var reqStatePool = sync.Pool{New: func() any { return &reqState{scratch: make([]byte, 0, 512)} }}
@@ -66,6 +77,7 @@ func (rs *reqState) reset() {
 	rs.ws, rs.upgraded = false, false
 	rs.headBytes, rs.bodyBytes = 0, 0
 	rs.scratch = rs.scratch[:0]
+	rs.l, rs.ctx, rs.streaming, rs.logLater, rs.sent = nil, nil, false, false, 0
 }
 
 var http11 = []byte("HTTP/1.1")
@@ -282,12 +294,16 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 	} else {
 		rs.targetStart = time.Now()
 	}
+	var done bodyDoner = t
+	if l.b.access != nil {
+		done = rs // logs a streamed response when it ends
+	}
 	kind, retry := t.up.roundTrip(&ctx.Request, &ctx.Response, roundTripOpts{
 		timeout:    g.responseTimeout,
 		start:      rs.targetStart,
 		rewindable: rewindable,
 		maxBody:    rs.ls.maxBody,
-		done:       t,
+		done:       done,
 		idle:       rs.ls.idleTimeout,
 		received:   &rs.bodyBytes,
 		client:     clientEnderOf(ctx),
@@ -298,6 +314,9 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 		return kind, retry
 	}
 	t.respTime.Observe(rs.targetDur.Seconds())
+	if done != bodyDoner(t) && ctx.Response.IsBodyStream() {
+		rs.streaming = true
+	}
 	return errNone, false
 }
 
@@ -319,7 +338,25 @@ func headSize(h *fasthttp.RequestHeader) int64 {
 }
 
 // bodyDone ends a request's in-flight count on its target.
-func (t *target) bodyDone() { t.inflight.Add(-1) }
+func (t *target) bodyDone(int64) { t.inflight.Add(-1) }
+
+// bodyDone ends the in-flight count of rs's target and, for a streamed
+// response whose entry finish left to it, writes the access-log entry with
+// the bytes sent. fasthttp closes a body stream in the connection's
+// goroutine once it has written (or failed to write) the body, before it
+// reuses the request context, so ctx is still whole here.
+func (rs *reqState) bodyDone(sent int64) {
+	rs.target.bodyDone(sent)
+	if !rs.streaming {
+		return
+	}
+	rs.streaming, rs.sent = false, sent
+	if rs.logLater {
+		rs.logLater = false
+		rs.l.logAccess(rs.ctx, rs)
+		rs.release()
+	}
+}
 
 // chooseGroup picks the group of a forward: the only one, the one a valid
 // GANTRYLBTG cookie names, or one drawn by weight.
@@ -504,9 +541,21 @@ func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
 		l.b.metrics.elbCode(l.name, rs.elbStatus)
 	}
 	if l.b.access != nil && !rs.upgraded {
+		if rs.streaming {
+			// The body is still to be relayed: bodyDone logs it and
+			// releases rs.
+			rs.l, rs.ctx, rs.logLater = l, ctx, true
+			return
+		}
 		l.logAccess(ctx, rs)
 	}
+	rs.release()
+}
+
+// release returns rs to the pool.
+func (rs *reqState) release() {
 	rs.view.ctx = nil
+	rs.ctx = nil
 	reqStatePool.Put(rs)
 }
 

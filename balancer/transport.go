@@ -176,7 +176,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		resp.SkipBody = isHead
 		p.finish(cc, br, closeAfter)
 		if o.done != nil {
-			o.done.bodyDone()
+			o.done.bodyDone(0)
 		}
 		return errNone, false
 	}
@@ -193,7 +193,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		}
 		p.finish(cc, br, closeAfter)
 		if o.done != nil {
-			o.done.bodyDone()
+			o.done.bodyDone(0)
 		}
 		return errNone, false
 	}
@@ -253,6 +253,7 @@ type streamBody[C pooledConn] struct {
 	closeAfter bool
 	eof        bool
 	done       bodyDoner
+	sent       int64 // body bytes read from the target (and relayed)
 }
 
 func (s *streamBody[C]) Read(b []byte) (int, error) {
@@ -260,6 +261,7 @@ func (s *streamBody[C]) Read(b []byte) (int, error) {
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.idle))
 	}
 	n, err := s.r.Read(b)
+	s.sent += int64(n)
 	if err == io.EOF {
 		s.eof = true
 	}
@@ -272,16 +274,18 @@ func (s *streamBody[C]) Close() error {
 	fasthttp.ReleaseResponse(s.up)
 	p.finish(s.cc, s.br, s.closeAfter || !s.eof)
 	if s.done != nil {
-		s.done.bodyDone()
+		s.done.bodyDone(s.sent)
 	}
 	var zero C
-	s.up, s.r, s.cc, s.br, s.conn, s.done = nil, nil, zero, nil, nil, nil
+	s.up, s.r, s.cc, s.br, s.conn, s.done, s.sent = nil, nil, zero, nil, nil, nil, 0
 	p.bodies.Put(s)
 	return nil
 }
 
-// bodyDoner is told once a response body has been fully relayed or abandoned.
-type bodyDoner interface{ bodyDone() }
+// bodyDoner is told once a response body has been fully relayed or
+// abandoned, with the bytes of a streamed body relayed (0 for a body read
+// whole).
+type bodyDoner interface{ bodyDone(sent int64) }
 
 // idempotent reports whether a method may be repeated safely (RFC 9110 9.2.2).
 func idempotent(req *fasthttp.Request) bool {
