@@ -55,12 +55,11 @@ type reqState struct {
 	upgraded bool
 
 	// With an access log, a streamed response is logged when its body ends
-	// (bodyDone, after the handler returned), with the bytes sent: l and
-	// ctx are kept for it; streaming says a stream is attached and open,
-	// logLater that finish left the entry (and rs) to bodyDone, sent the
-	// body bytes relayed.
+	// (bodyDone, after the handler returned), with the bytes sent: l is
+	// kept for it (and view.ctx); streaming says a stream is attached and
+	// open, logLater that finish left the entry (and rs) to bodyDone, sent
+	// the body bytes relayed.
 	l         *httpListener
-	ctx       *fasthttp.RequestCtx
 	streaming bool
 	logLater  bool
 	sent      int64
@@ -77,7 +76,7 @@ func (rs *reqState) reset() {
 	rs.ws, rs.upgraded = false, false
 	rs.headBytes, rs.bodyBytes = 0, 0
 	rs.scratch = rs.scratch[:0]
-	rs.l, rs.ctx, rs.streaming, rs.logLater, rs.sent = nil, nil, false, false, 0
+	rs.l, rs.streaming, rs.logLater, rs.sent = nil, false, false, 0
 }
 
 var http11 = []byte("HTTP/1.1")
@@ -101,7 +100,9 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	h := &ctx.Request.Header
-	rs.headBytes = headSize(h) // before anything rewrites the head
+	if l.b.access != nil {
+		rs.headBytes = headSize(h) // for received_bytes, before anything rewrites the head
+	}
 	rs.class = desync.Classify(h)
 	// Before Sanitize, which may rewrite Connection.
 	rs.ws = isWebSocketUpgrade(h)
@@ -353,7 +354,7 @@ func (rs *reqState) bodyDone(sent int64) {
 	rs.streaming, rs.sent = false, sent
 	if rs.logLater {
 		rs.logLater = false
-		rs.l.logAccess(rs.ctx, rs)
+		rs.l.logAccess(rs.view.ctx, rs)
 		rs.release()
 	}
 }
@@ -544,7 +545,7 @@ func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
 		if rs.streaming {
 			// The body is still to be relayed: bodyDone logs it and
 			// releases rs.
-			rs.l, rs.ctx, rs.logLater = l, ctx, true
+			rs.l, rs.view.ctx, rs.logLater = l, ctx, true
 			return
 		}
 		l.logAccess(ctx, rs)
@@ -555,7 +556,6 @@ func (l *httpListener) finish(ctx *fasthttp.RequestCtx, rs *reqState) {
 // release returns rs to the pool.
 func (rs *reqState) release() {
 	rs.view.ctx = nil
-	rs.ctx = nil
 	reqStatePool.Put(rs)
 }
 

@@ -114,17 +114,7 @@ func TestIdleClosedTargetConnectionNotReused(t *testing.T) {
 func TestOutlierEjectionCounted(t *testing.T) {
 	good := startBackend(t, "good", nil)
 	bad := startBackend(t, "bad", func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(500) })
-	h := startLB(t, `kind: Listener
-name: public
-port: 1
-defaultAction: {forward: {targetGroup: web}}
----
-kind: TargetGroup
-name: web
-targets: ["`+good.addr+`", "`+bad.addr+`"]
-healthCheck: {enabled: false}
-outlierDetection: {consecutiveFailures: 2}
-`)
+	h := startLB(t, groupDoc("outlierDetection: {consecutiveFailures: 2}\n", good.addr, bad.addr))
 	for range 6 {
 		h.get("/")
 	}

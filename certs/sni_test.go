@@ -79,24 +79,10 @@ func TestSNISelection(t *testing.T) {
 						}
 					}
 				})
-				if tc.want == "" {
-					if err == nil {
-						conn.Close()
-						t.Errorf("SNI %q: handshake succeeded, want unrecognized_name", tc.sni)
-					} else if !strings.Contains(err.Error(), "unrecognized name") {
-						t.Errorf("SNI %q: error %v, want unrecognized name alert", tc.sni, err)
-					}
-					continue
+				if expectServed(t, tc.sni, tc.want, conn, err) {
+					roundTrip(t, conn, "hello")
+					conn.Close()
 				}
-				if err != nil {
-					t.Errorf("SNI %q: %v", tc.sni, err)
-					continue
-				}
-				if got := served(conn); got != tc.want {
-					t.Errorf("SNI %q served %q, want %q", tc.sni, got, tc.want)
-				}
-				roundTrip(t, conn, "hello")
-				conn.Close()
 			}
 		})
 	}
@@ -283,22 +269,32 @@ func TestSNICommonNameOnly(t *testing.T) {
 				return err
 			}
 		})
-		if tc.want == "" {
-			if err == nil {
-				conn.Close()
-				t.Errorf("SNI %q: handshake succeeded, want unrecognized_name", tc.sni)
-			} else if !strings.Contains(err.Error(), "unrecognized name") {
-				t.Errorf("SNI %q: error %v, want unrecognized name alert", tc.sni, err)
-			}
-			continue
+		if expectServed(t, tc.sni, tc.want, conn, err) {
+			conn.Close()
 		}
-		if err != nil {
-			t.Errorf("SNI %q: %v", tc.sni, err)
-			continue
-		}
-		if got := served(conn); got != tc.want {
-			t.Errorf("SNI %q served %q, want %q", tc.sni, got, tc.want)
-		}
-		conn.Close()
 	}
+}
+
+// expectServed checks one handshake for sni: want "" means the name must be
+// refused with unrecognized_name, else the leaf served must be want's. It
+// reports whether conn is open (the caller closes it).
+func expectServed(t *testing.T, sni, want string, conn *tls.Conn, err error) bool {
+	t.Helper()
+	if want == "" {
+		if err == nil {
+			conn.Close()
+			t.Errorf("SNI %q: handshake succeeded, want unrecognized_name", sni)
+		} else if !strings.Contains(err.Error(), "unrecognized name") {
+			t.Errorf("SNI %q: error %v, want unrecognized name alert", sni, err)
+		}
+		return false
+	}
+	if err != nil {
+		t.Errorf("SNI %q: %v", sni, err)
+		return false
+	}
+	if got := served(conn); got != want {
+		t.Errorf("SNI %q served %q, want %q", sni, got, want)
+	}
+	return true
 }
