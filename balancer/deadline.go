@@ -137,10 +137,14 @@ type lazyConn struct {
 	firstPending atomic.Bool
 	firstBy      time.Time
 	wantRead     time.Time
+
+	// raw does the socket's reads and writes with raw system calls
+	// (rawio_linux.go); nil when the connection is not a TCP socket.
+	raw *rawSocket
 }
 
 func newLazyConn(c net.Conn) *lazyConn {
-	lc := &lazyConn{Conn: c, slot: -1, drained: true}
+	lc := &lazyConn{Conn: c, slot: -1, drained: true, raw: newRawSocket(c)}
 	deadlineScan.register(lc)
 	lc.markIdle()
 	return lc
@@ -150,7 +154,7 @@ func newLazyConn(c net.Conn) *lazyConn {
 // read emptied the socket, saving the read(2) that would find nothing.
 func (c *lazyConn) Read(b []byte) (int, error) {
 	if c.sw.Load() == nil {
-		n, err := c.Conn.Read(b)
+		n, err := c.read(b)
 		if n > 0 && c.firstPending.Load() {
 			c.firstByteCame()
 		}
@@ -160,15 +164,31 @@ func (c *lazyConn) Read(b []byte) (int, error) {
 	defer c.rmu.Unlock()
 	sw := c.sw.Load()
 	if sw == nil || len(b) == 0 {
-		return c.Conn.Read(b)
+		return c.read(b)
 	}
 	if c.waitNext && c.drained {
 		sw.waitRead()
 	}
 	c.waitNext = false
-	n, err := c.Conn.Read(b)
+	n, err := c.read(b)
 	c.drained = err == nil && n > 0 && n < len(b)
 	return n, err
+}
+
+// read reads from the socket, raw when it can.
+func (c *lazyConn) read(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.read(b)
+	}
+	return c.Conn.Read(b)
+}
+
+// Write writes to the socket, raw when it can.
+func (c *lazyConn) Write(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.write(b)
+	}
+	return c.Conn.Write(b)
 }
 
 // waitForReplies lets expectReply make Reads wait first; for connections

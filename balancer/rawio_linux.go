@@ -1,0 +1,172 @@
+package balancer
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Raw socket reads and writes.
+//
+// Go's net package makes each read(2) and write(2) through the runtime's
+// blocking-syscall path: the goroutine's processor (P) is marked as in a
+// system call, and the runtime's monitor thread (sysmon) takes a P that has
+// been in one system call for a whole tick (20 µs at first) and hands it to
+// another thread. A proxy's sockets never block (they are non-blocking and
+// a read or write that cannot proceed returns EAGAIN), but a write to a
+// loopback peer runs the peer's whole TCP receive path inline and often
+// takes longer than that tick. Under load the monitor then keeps waking
+// every few tens of microseconds, preempting the thread that does the work
+// and moving the P between threads, each a context switch (about a third of
+// a switch per proxied request, five times nginx's, when proxy and targets
+// share a CPU).
+//
+// rawSocket does the same reads and writes through the socket's RawConn,
+// whose callback runs with the socket's read or write lock held and whose
+// waits use the runtime's poller (deadlines and Close wake them exactly as
+// for net.Conn), but makes the read(2) or write(2) itself a raw system call:
+// the P stays with its thread, the monitor finds nothing to take and backs
+// off to its slow pace. The results and errors are those of net.Conn: EOF
+// on a zero read, *net.OpError wrapping the errno or the poller's error.
+
+// maxRawIO bounds one read(2) or write(2), as the poll package does (some
+// kernels refuse larger ones).
+const maxRawIO = 1 << 30
+
+type rawSocket struct {
+	rc   syscall.RawConn
+	conn net.Conn // for the addresses in errors
+
+	rmu   sync.Mutex // guards the read fields; RawConn.Read serialises, but fields are set before it
+	rbuf  []byte
+	rn    int
+	rerr  syscall.Errno
+	readF func(uintptr) bool
+
+	wmu    sync.Mutex
+	wbuf   []byte
+	wn     int
+	werr   syscall.Errno
+	wzero  bool // write(2) took nothing and reported no error
+	writeF func(uintptr) bool
+}
+
+// newRawSocket returns nil when c is not a TCP connection.
+func newRawSocket(c net.Conn) *rawSocket {
+	tc, ok := c.(*net.TCPConn)
+	if !ok || tc == nil {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	s := &rawSocket{rc: rc, conn: c}
+	s.readF = s.readOnce
+	s.writeF = s.writeAll
+	return s
+}
+
+// readOnce is RawConn.Read's callback: false asks to wait for data.
+func (s *rawSocket) readOnce(fd uintptr) bool {
+	for {
+		r, e := sysRead(fd, s.rbuf)
+		switch e {
+		case 0:
+			s.rn = int(r)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.rerr = e
+			return true
+		}
+	}
+}
+
+// writeAll is RawConn.Write's callback: it writes until wbuf is empty or an
+// error; false asks to wait until the socket takes more.
+func (s *rawSocket) writeAll(fd uintptr) bool {
+	for len(s.wbuf) > 0 {
+		b := s.wbuf
+		if len(b) > maxRawIO {
+			b = b[:maxRawIO]
+		}
+		r, e := sysWrite(fd, b)
+		switch e {
+		case 0:
+			if r == 0 {
+				s.wzero = true
+				return true
+			}
+			s.wn += int(r)
+			s.wbuf = s.wbuf[r:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werr = e
+			return true
+		}
+	}
+	return true
+}
+
+func (s *rawSocket) read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if len(b) > maxRawIO {
+		b = b[:maxRawIO]
+	}
+	s.rmu.Lock()
+	s.rbuf, s.rn, s.rerr = b, 0, 0
+	err := s.rc.Read(s.readF)
+	n, errno := s.rn, s.rerr
+	s.rbuf = nil
+	s.rmu.Unlock()
+	switch {
+	case err != nil:
+		return 0, s.opError("read", err)
+	case errno != 0:
+		return 0, s.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (s *rawSocket) write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	s.wmu.Lock()
+	s.wbuf, s.wn, s.werr, s.wzero = b, 0, 0, false
+	err := s.rc.Write(s.writeF)
+	n, errno, zero := s.wn, s.werr, s.wzero
+	s.wbuf = nil
+	s.wmu.Unlock()
+	switch {
+	case err != nil:
+		return n, s.opError("write", err)
+	case zero:
+		return n, s.opError("write", io.ErrUnexpectedEOF)
+	case errno != 0:
+		return n, s.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
+
+// opError gives err the shape net.Conn's Read and Write give theirs. The
+// RawConn's own errors come as *net.OpError of op "raw-read"/"raw-write";
+// their cause is kept.
+func (s *rawSocket) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: err}
+}
