@@ -311,3 +311,85 @@ func TestUpdateDoesNotHoldItsLockAcrossHealthSet(t *testing.T) {
 	cancel()
 	_ = b.Run(ctx)
 }
+
+// fixedListeners is one listener per name, each answering its own name.
+func fixedListeners(names ...string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		fmt.Fprintf(&b, "kind: Listener\nname: %s\nport: 1\ndefaultAction: {fixedResponse: {statusCode: 200, contentType: text/plain, messageBody: %s}}\n", n, n)
+	}
+	return b.String()
+}
+
+// TestListenersTradeAddresses: an address held by a listener that the same
+// update removes or moves elsewhere is taken over in that update (a renamed
+// listener, two listeners swapping ports); when the leaving listener's own
+// new address cannot be bound, it is reported and stopped, and the listener
+// that took its address serves.
+func TestListenersTradeAddresses(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := New(Options{Registry: reg, DrainInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	answer := func(port int) string {
+		t.Helper()
+		_, body, _ := getVia(t, fmt.Sprintf("127.0.0.1:%d", port), "/", nil)
+		return body
+	}
+
+	if err := b.Update(decodeConfig(t, fixedListeners("a", "b"), 0)); err != nil {
+		t.Fatalf("first Update = %v", err)
+	}
+	pa, pb := mustPort(t, b, "a"), mustPort(t, b, "b")
+
+	// Swap.
+	if err := b.Update(withPorts(decodeConfig(t, fixedListeners("a", "b"), 0), map[string]int{"a": pb, "b": pa})); err != nil {
+		t.Fatalf("swapping ports: Update = %v, want nil", err)
+	}
+	if got := answer(pa); got != "b" {
+		t.Errorf("port %d (a's, now b's) answered %q, want b", pa, got)
+	}
+	if got := answer(pb); got != "a" {
+		t.Errorf("port %d (b's, now a's) answered %q, want a", pb, got)
+	}
+
+	// Rename b (on pa) to c.
+	if err := b.Update(withPorts(decodeConfig(t, fixedListeners("a", "c"), 0), map[string]int{"a": pb, "c": pa})); err != nil {
+		t.Fatalf("renaming b to c: Update = %v, want nil", err)
+	}
+	if got := answer(pa); got != "c" {
+		t.Errorf("port %d after the rename answered %q, want c", pa, got)
+	}
+
+	// c takes a's address while a moves to an address in use.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	err = b.Update(withPorts(decodeConfig(t, fixedListeners("a", "c"), 0),
+		map[string]int{"a": busy.Addr().(*net.TCPAddr).Port, "c": pb}))
+	var le *ListenerError
+	if !errors.As(err, &le) || le.Listener != "a" || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("moving a to a busy port: Update = %v, want a *ListenerError for a", err)
+	}
+	if got := answer(pb); got != "c" {
+		t.Errorf("port %d (a's old, now c's) answered %q, want c", pb, got)
+	}
+	if _, ok := b.Addr("a"); ok {
+		t.Error("a still has an address after its socket went to c and its new one was refused")
+	}
+	_ = busy.Close()
+	if err := b.Update(withPorts(decodeConfig(t, fixedListeners("a", "c"), 0),
+		map[string]int{"a": busy.Addr().(*net.TCPAddr).Port, "c": pb})); err != nil {
+		t.Fatalf("once the port is free: Update = %v, want nil", err)
+	}
+	if got := answer(busy.Addr().(*net.TCPAddr).Port); got != "a" {
+		t.Errorf("a on its freed port answered %q, want a", got)
+	}
+}

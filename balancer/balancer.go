@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"syscall"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,7 +234,7 @@ func (b *Balancer) update(cfg Config) ([]*group, error) {
 		}
 		states[ls.Name] = st
 	}
-	opened := b.bindNew(cfg.Listeners, states, failed)
+	opened, vacated := b.bindNew(cfg.Listeners, states, failed)
 
 	// Commit: nothing below fails but the fallback of failed listeners.
 	now := nowNanos()
@@ -249,7 +250,7 @@ func (b *Balancer) update(cfg Config) ([]*group, error) {
 	}
 	slices.SortFunc(list, func(a, c *group) int { return cmpString(a.name, c.name) })
 	b.groups.Store(&list)
-	b.swapListeners(cfg.Listeners, states, opened, failed, groups)
+	b.swapListeners(cfg.Listeners, states, opened, vacated, failed, groups)
 	return list, b.failures.record(b, failed)
 }
 
@@ -394,8 +395,9 @@ func (b *Balancer) buildListener(l *spec.Listener, groups map[string]*group) (*l
 
 // bindNew opens sockets for the listeners of states that are new or moved.
 // A listener that cannot be bound is moved from states to failed.
-func (b *Balancer) bindNew(ls []*spec.Listener, states map[string]*listenerState, failed map[string]error) map[string]net.Listener {
-	opened := map[string]net.Listener{}
+func (b *Balancer) bindNew(ls []*spec.Listener, states map[string]*listenerState, failed map[string]error) (opened map[string]net.Listener, vacated map[string]bool) {
+	opened = map[string]net.Listener{}
+	var busy []*spec.Listener
 	for _, l := range ls {
 		if states[l.Name] == nil {
 			continue
@@ -404,6 +406,36 @@ func (b *Balancer) bindNew(ls []*spec.Listener, states map[string]*listenerState
 			continue
 		}
 		ln, err := net.Listen("tcp", bindAddr(l))
+		switch {
+		case err == nil:
+			opened[l.Name] = ln
+		case errors.Is(err, syscall.EADDRINUSE):
+			busy = append(busy, l)
+		default:
+			delete(states, l.Name)
+			failed[l.Name] = err
+		}
+	}
+	if len(busy) == 0 {
+		return opened, nil
+	}
+	// The address may be held by a listener of ours that this update
+	// removes or moves elsewhere (a renamed listener, two listeners that
+	// swap ports). That listener's socket is closed now, freeing the
+	// address, and the bind is tried again; the listener's open
+	// connections finish as when it is stopped.
+	vacated = map[string]bool{}
+	leaving := b.leavingSockets(ls, states)
+	for _, l := range busy {
+		for name, addr := range leaving {
+			if !vacated[name] && sameBind(addr, l) {
+				b.listeners[name].socket().Close()
+				vacated[name] = true
+			}
+		}
+	}
+	for _, l := range busy {
+		ln, err := net.Listen("tcp", bindAddr(l))
 		if err != nil {
 			delete(states, l.Name)
 			failed[l.Name] = err
@@ -411,7 +443,41 @@ func (b *Balancer) bindNew(ls []*spec.Listener, states map[string]*listenerState
 		}
 		opened[l.Name] = ln
 	}
-	return opened
+	return opened, vacated
+}
+
+// leavingSockets returns the bound addresses of the running listeners that
+// the update removes or moves to another address.
+func (b *Balancer) leavingSockets(ls []*spec.Listener, states map[string]*listenerState) map[string]*net.TCPAddr {
+	next := make(map[string]*spec.Listener, len(ls))
+	for _, l := range ls {
+		next[l.Name] = l
+	}
+	leaving := map[string]*net.TCPAddr{}
+	for name, cur := range b.listeners {
+		l, kept := next[name]
+		if kept && (states[name] == nil || !moved(cur, l)) {
+			continue
+		}
+		if addr, ok := bindAddrOf(cur).(*net.TCPAddr); ok {
+			leaving[name] = addr
+		}
+	}
+	return leaving
+}
+
+// sameBind reports whether binding l would ask for addr: the same port and
+// the same IP, any unspecified IP (the wildcard of either family) matching
+// another.
+func sameBind(addr *net.TCPAddr, l *spec.Listener) bool {
+	if l.Port == 0 || l.Port != addr.Port {
+		return false
+	}
+	want := net.ParseIP(l.Address)
+	if want == nil || want.IsUnspecified() {
+		return addr.IP == nil || addr.IP.IsUnspecified()
+	}
+	return want.Equal(addr.IP)
 }
 
 // moved reports whether l must be bound anew: its address or port differ
@@ -427,13 +493,18 @@ func moved(cur frontend, l *spec.Listener) bool {
 // swapListeners installs new states, starts new or moved listeners and stops
 // removed ones. A failed listener keeps its previous state, on groups.
 func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listenerState, opened map[string]net.Listener,
-	failed map[string]error, groups map[string]*group) {
+	vacated map[string]bool, failed map[string]error, groups map[string]*group) {
 	keep := map[string]bool{}
 	for _, l := range ls {
 		st := states[l.Name]
 		cur := b.listeners[l.Name]
 		if st == nil {
 			if cur == nil {
+				continue
+			}
+			if vacated[l.Name] {
+				// Its socket went to another listener and its new
+				// address could not be bound: it stops.
 				continue
 			}
 			prev, err := rebase(cur.current(), groups)
