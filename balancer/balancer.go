@@ -8,9 +8,9 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"syscall"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
