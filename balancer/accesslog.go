@@ -87,12 +87,14 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 		Client:                 clientAddrPort(ctx),
 		RequestCreationTime:    now,
 		ELBStatusCode:          code,
-		SentBytes:              int64(len(ctx.Response.Body())),
 		ErrorReason:            reason,
 		MatchedRulePriority:    -1,
 		RequestProcessingTime:  -1,
 		TargetProcessingTime:   -1,
 		ResponseProcessingTime: -1,
+	}
+	if code != 460 { // 460: nothing is sent to a client that left
+		e.SentBytes = int64(len(ctx.Response.Header.Header()) + len(ctx.Response.Body()))
 	}
 	if class.Class != desync.Compliant {
 		e.Classification, e.ClassificationReason = class.Class.String(), class.Reason
@@ -110,13 +112,28 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 	l.b.access.Log(&e)
 }
 
-// sentBytes is the response body's size: as relayed for a streamed body
-// (logged when it ends, reqState.bodyDone), else the body in memory.
+// sentBytes is the response's size: its status line and headers as fasthttp
+// encodes them, and its body: as relayed for a streamed body (logged when
+// it ends, reqState.bodyDone; chunked framing not counted), else the body
+// in memory unless it is not sent (HEAD, 1xx, 204, 304).
 func sentBytes(ctx *fasthttp.RequestCtx, rs *reqState) int64 {
-	if ctx.Response.IsBodyStream() {
-		return rs.sent
+	resp := &ctx.Response
+	if resp.IsBodyStream() {
+		rs.respHead = resp.Header.AppendBytes(rs.respHead[:0])
+		return int64(len(rs.respHead)) + rs.sent
 	}
-	return int64(len(ctx.Response.Body()))
+	body := int64(len(resp.Body()))
+	sc := resp.StatusCode()
+	send := !resp.SkipBody && !ctx.IsHead() && sc >= 200 && sc != fasthttp.StatusNoContent && sc != fasthttp.StatusNotModified
+	if send || body > 0 {
+		// What fasthttp's Response.Write does before it writes the head.
+		resp.Header.SetContentLength(int(body))
+	}
+	if !send {
+		body = 0
+	}
+	rs.respHead = resp.Header.AppendBytes(rs.respHead[:0])
+	return int64(len(rs.respHead)) + body
 }
 
 // bodyBytesReceived is how much of the request body was read from the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -399,11 +400,85 @@ func TestStreamedResponseSentBytes(t *testing.T) {
 		if code != 200 || len(body) != size {
 			t.Fatalf("GET %s = %d with %d bytes, want 200 with %d", path, code, len(body), size)
 		}
-		if e := lastEntry(t, log, i+1); e.SentBytes != size || e.ELBStatusCode != 200 {
-			t.Errorf("GET %s logged %d %d bytes sent, want 200 %d", path, e.ELBStatusCode, e.SentBytes, size)
+		// The body and a head of a few dozen bytes.
+		if e := lastEntry(t, log, i+1); e.SentBytes < size+40 || e.SentBytes > size+1024 || e.ELBStatusCode != 200 {
+			t.Errorf("GET %s logged %d %d bytes sent, want 200 and the %d of the body plus a head", path, e.ELBStatusCode, e.SentBytes, size)
 		}
 	}
 	if st, n := stateOf(h, "web", be.addr); st == "" || n != 0 {
 		t.Errorf("in flight after the downloads = %d, want 0", n)
 	}
+}
+
+// TestSentBytes: sent_bytes is the response as sent: status line, headers
+// and body, for a body read whole, a streamed one (Content-Length), an
+// answer of Gantry's own, and HEAD requests (no body sent).
+func TestSentBytes(t *testing.T) {
+	be := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/big" {
+			ctx.SetBody(bytes.Repeat([]byte("z"), 200<<10))
+			return
+		}
+		ctx.SetBodyString("hello")
+	})
+	log := &captureLog{}
+	doc := groupDoc("", be.addr) + `---
+kind: Listener
+name: other
+port: 1
+defaultAction: {fixedResponse: {statusCode: 503, contentType: text/plain, messageBody: "down for maintenance"}}
+`
+	h := startLB(t, doc, func(o *Options) { o.AccessLog = log })
+	otherAddr, ok := h.b.Addr("other")
+	if !ok {
+		t.Fatal("listener other not bound")
+	}
+	other := otherAddr.String()
+	cases := []struct{ name, addr, method, path string }{
+		{"body read whole", h.client.Addr, "GET", "/small"},
+		{"streamed body", h.client.Addr, "GET", "/big"},
+		{"fixed response", other, "GET", "/"},
+		{"HEAD proxied", h.client.Addr, "HEAD", "/small"},
+		{"HEAD fixed response", other, "HEAD", "/"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wire := wireResponse(t, tc.addr, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			if e := lastEntry(t, log, i+1); e.SentBytes != int64(wire) {
+				t.Errorf("sent_bytes = %d, want %d (the response's bytes on the wire)", e.SentBytes, wire)
+			}
+		})
+	}
+}
+
+// wireResponse sends raw to addr and returns the size of the one response
+// that comes back (it must have a Content-Length).
+func wireResponse(t *testing.T, addr, raw string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	var seen bytes.Buffer
+	br := bufio.NewReader(io.TeeReader(c, &seen))
+	var req *http.Request
+	if strings.HasPrefix(raw, "HEAD ") {
+		req = &http.Request{Method: "HEAD"}
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength < 0 {
+		t.Fatal("response without Content-Length")
+	}
+	return seen.Len() - br.Buffered()
 }

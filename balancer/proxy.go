@@ -63,6 +63,10 @@ type reqState struct {
 	streaming bool
 	logLater  bool
 	sent      int64
+
+	// respHead holds the response's head as encoded, to count it in
+	// sent_bytes.
+	respHead []byte
 }
 
 var reqStatePool = sync.Pool{New: func() any { return &reqState{scratch: make([]byte, 0, 512)} }}
