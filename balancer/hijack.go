@@ -82,7 +82,10 @@ func (s *hijackSet) closeAll() {
 // using splice(2) (copyStream). A direction that made progress in its period records the
 // time; a direction whose period passed quietly ends the pipe when nothing
 // was recorded for idle. The connection therefore closes between idle and
-// 1.25 × idle after its last byte.
+// 1.25 × idle after its last byte. A write deadline of idle, renewed with the
+// read deadline, ends the pipe when one side stops reading what the other
+// sends (both directions blocked in writes read nothing, so no read
+// deadline would fire).
 type pipe struct {
 	client, target net.Conn
 	// toClient, when set, receives the target's bytes instead of client
@@ -116,8 +119,8 @@ func (p *pipe) run() error {
 	// One direction runs on the caller's goroutine: a goroutine stack is a
 	// large part of what an idle connection costs.
 	upDone := make(chan struct{})
-	go func() { defer close(upDone); p.end(p.copy(p.target, p.client, p.client, &p.up)) }()
-	p.end(p.copy(toClient, p.target, p.target, &p.down))
+	go func() { defer close(upDone); p.end(p.copy(p.target, p.target, p.client, &p.up)) }()
+	p.end(p.copy(toClient, p.client, p.target, &p.down))
 	<-upDone
 	_ = p.client.Close()
 	_ = p.target.Close()
@@ -144,18 +147,22 @@ func (p *pipe) end(err error) {
 	_ = p.target.Close()
 }
 
-// copy moves src to dst until src ends, then half-closes dst. srcConn is
-// the connection whose read deadline bounds idleness.
-func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomic.Int64) error {
-	move := p.mover(dst, src, srcConn)
+// copy moves src (a connection, whose read deadline bounds idleness) to dst
+// until src ends, then half-closes dst. dstConn is the connection dst writes
+// to: a write blocked for idle (a peer that reads nothing) ends the pipe.
+func (p *pipe) copy(dst io.Writer, dstConn net.Conn, src net.Conn, count *atomic.Int64) error {
+	move := p.mover(dst, src)
 	if p.idle <= 0 {
+		_ = dstConn.SetWriteDeadline(time.Time{}) // the server's, for the 101
 		n, err := move()
 		count.Add(n)
 		return p.ended(dst, err)
 	}
 	period := p.idle / 4
 	for {
-		_ = srcConn.SetReadDeadline(time.Now().Add(period))
+		start := time.Now()
+		_ = src.SetReadDeadline(start.Add(period))
+		_ = dstConn.SetWriteDeadline(start.Add(p.idle))
 		n, err := move()
 		count.Add(n)
 		now := time.Now().UnixNano()
@@ -164,6 +171,12 @@ func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomi
 		}
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return p.ended(dst, err)
+		}
+		if now-start.UnixNano() >= int64(p.idle) {
+			// The write deadline: dst's peer took nothing for idle (the
+			// read deadline ends a move after a quarter of it), and bytes
+			// read for it may be lost, so the pipe ends.
+			return errIdle
 		}
 		if n == 0 && now-p.active.Load() >= int64(p.idle) {
 			return errIdle
@@ -177,13 +190,13 @@ func (p *pipe) copy(dst io.Writer, src io.Reader, srcConn net.Conn, count *atomi
 // Read would be most of an idle connection's memory (io.Copy allocates
 // 32 KiB per call): when src's socket can be watched, the copy waits for it
 // to be readable first and only then takes a buffer from a pool.
-func (p *pipe) mover(dst io.Writer, src io.Reader, srcConn net.Conn) func() (int64, error) {
+func (p *pipe) mover(dst io.Writer, src net.Conn) func() (int64, error) {
 	_, dstTCP := dst.(*net.TCPConn)
 	_, srcTCP := src.(*net.TCPConn)
 	if dstTCP && srcTCP {
 		return func() (int64, error) { return copyStream(dst, src) }
 	}
-	wait := readWaiter(srcConn)
+	wait := readWaiter(src)
 	return func() (int64, error) { return pooledCopy(dst, src, wait) }
 }
 

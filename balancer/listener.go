@@ -151,6 +151,7 @@ func (l *httpListener) newServer(s serverSettings, retired *atomic.Bool) *fastht
 		ReadBufferSize:               s.headerBytes,
 		ReadTimeout:                  s.headerTimeout,
 		IdleTimeout:                  s.idleTimeout,
+		WriteTimeout:                 s.idleTimeout,
 		MaxRequestBodySize:           math.MaxInt,
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
@@ -244,7 +245,10 @@ func (l *httpListener) stop() {
 // makes fasthttp leave the body unread and ask expect, which refuses it.
 func (l *httpListener) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	ls := l.state.Load()
-	rc := fasthttp.RequestConfig{ReadTimeout: ls.idleTimeout}
+	// The idle timeout bounds the body's reads (each read of a streamed
+	// body is bounded anew, upload.write) and the response's write (each
+	// chunk of a streamed response, streamBody.Read).
+	rc := fasthttp.RequestConfig{ReadTimeout: ls.idleTimeout, WriteTimeout: ls.idleTimeout}
 	if ls.maxBody > 0 {
 		rc.MaxRequestBodySize = int(ls.maxBody)
 		if int64(h.ContentLength()) > ls.maxBody {

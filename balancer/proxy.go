@@ -310,6 +310,7 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 		maxBody:    rs.ls.maxBody,
 		done:       done,
 		idle:       rs.ls.idleTimeout,
+		clientConn: ctx.Conn(),
 		received:   &rs.bodyBytes,
 		client:     clientEnderOf(ctx),
 	})

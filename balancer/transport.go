@@ -40,13 +40,19 @@ type roundTripOpts struct {
 	// when the stream is closed); nil is allowed. An interface, not a func, so
 	// a pooled request state can be passed without allocating.
 	done bodyDoner
-	// idle bounds each read of a streamed response body.
+	// idle bounds each read of a streamed response body from the target
+	// and each write of it to the client, and each read of a streamed
+	// request body from the client and each write of it to the target:
+	// a side that takes or gives nothing for that long ends the request.
 	idle time.Duration
+	// clientConn is the client's connection, whose deadlines idle moves
+	// (nil: only the target's are moved).
+	clientConn net.Conn
 	// received, if not nil, is kept at the number of bytes of a streamed
 	// request body read from the client.
 	received *int64
 	// client, if not nil, tells whether the client closed its side, which
-	// makes the end of a chunked body a truncation (writeStreamed).
+	// makes the end of a chunked body a truncation (upload.write).
 	client clientEnder
 }
 
@@ -97,17 +103,19 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		start = time.Now()
 	}
 	deadline := start.Add(o.timeout)
-	if o.rewindable {
-		_ = conn.SetWriteDeadline(deadline)
-	} else {
-		// A streamed upload runs at the client's pace; the client side's
-		// read deadline bounds it.
-		_ = conn.SetWriteDeadline(time.Time{})
-	}
 	bw := p.hc.AcquireWriter(conn)
 	if req.IsBodyStream() {
-		err = writeStreamed(bw, req, o.maxBody, o.received, o.client)
+		// A streamed upload runs at the client's pace: each chunk's read
+		// from the client and write to the target is bounded by idle
+		// (upload.write), not the whole body by the response timeout.
+		up := upload{limit: o.maxBody, received: o.received, client: o.client,
+			idle: o.idle, clientConn: o.clientConn, target: conn}
+		if o.idle <= 0 {
+			_ = conn.SetWriteDeadline(time.Time{})
+		}
+		err = up.write(bw, req)
 	} else {
+		_ = conn.SetWriteDeadline(deadline)
 		err = writeRequest(bw, req)
 	}
 	if err == nil {
@@ -123,6 +131,10 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		if errors.As(err, &cre) {
 			return cre.kind(), false
 		}
+		if isTimeout(err) {
+			// The target took nothing for the idle timeout.
+			return errTimeout, false
+		}
 		if !o.rewindable {
 			// The target stopped taking a streamed body: part of it was
 			// sent, so it is not repeated.
@@ -134,6 +146,10 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 
 	if lc, ok := conn.(*lazyConn); ok {
 		lc.expectReply()
+	}
+	if req.IsBodyStream() {
+		// The response timeout counts from the end of a streamed upload.
+		deadline = time.Now().Add(o.timeout)
 	}
 	_ = conn.SetReadDeadline(deadline)
 	br := p.hc.AcquireReader(conn)
@@ -232,7 +248,7 @@ func (p *hostPool[C]) stream(resp *fasthttp.Response, cc C, br *bufio.Reader, cl
 	}
 	sb.up, sb.r, sb.cc, sb.br = up, up.BodyStream(), cc, br
 	sb.closeAfter, sb.eof, sb.done, sb.idle = closeAfter, false, o.done, o.idle
-	sb.conn = cc.Conn()
+	sb.conn, sb.client = cc.Conn(), o.clientConn
 	if cl < 0 {
 		cl = -1 // chunked or close-delimited upstream: chunked to the client
 	}
@@ -249,6 +265,7 @@ type streamBody[C pooledConn] struct {
 	cc         C
 	br         *bufio.Reader
 	conn       net.Conn
+	client     net.Conn // nil: the client's write deadline is the server's
 	idle       time.Duration
 	closeAfter bool
 	eof        bool
@@ -256,9 +273,17 @@ type streamBody[C pooledConn] struct {
 	sent       int64 // body bytes read from the target (and relayed)
 }
 
+// Read bounds the read from the target, and the write to the client of
+// what it returns (the server writes it next), by the idle timeout: a target
+// that sends nothing, or a client that reads nothing, for that long ends
+// the response.
 func (s *streamBody[C]) Read(b []byte) (int, error) {
 	if s.idle > 0 {
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.idle))
+		d := time.Now().Add(s.idle)
+		_ = s.conn.SetReadDeadline(d)
+		if s.client != nil {
+			_ = s.client.SetWriteDeadline(d)
+		}
 	}
 	n, err := s.r.Read(b)
 	s.sent += int64(n)
@@ -277,7 +302,7 @@ func (s *streamBody[C]) Close() error {
 		s.done.bodyDone(s.sent)
 	}
 	var zero C
-	s.up, s.r, s.cc, s.br, s.conn, s.done, s.sent = nil, nil, zero, nil, nil, nil, 0
+	s.up, s.r, s.cc, s.br, s.conn, s.client, s.done, s.sent = nil, nil, zero, nil, nil, nil, nil, 0
 	p.bodies.Put(s)
 	return nil
 }

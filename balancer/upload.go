@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -19,14 +20,31 @@ const uploadBufSize = 32 << 10
 
 var uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBufSize); return &b }}
 
-// writeStreamed writes a request whose body is a stream: the head as
-// Request.Write would (the URI as forwarded, Host kept), then the body,
-// chunked when its length is unknown. It fails with fasthttp.ErrBodyTooLarge
-// as soon as the client has sent more than limit bytes (limit > 0), which
-// fasthttp's own stream does not check. Each chunk is flushed so a slow
-// upload reaches the target as it arrives. received, if not nil, is kept at
-// the number of body bytes read from the client (for the access log).
-func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received *int64, client clientEnder) error {
+// upload is how a streamed request body is relayed (upload.write).
+type upload struct {
+	// limit fails the upload with fasthttp.ErrBodyTooLarge as soon as the
+	// client has sent more than limit bytes (limit > 0), which fasthttp's
+	// own stream does not check.
+	limit int64
+	// received, if not nil, is kept at the number of body bytes read from
+	// the client (for the access log).
+	received *int64
+	// client tells whether the client closed its side.
+	client clientEnder
+	// idle, when positive, bounds each read from the client (clientConn's
+	// read deadline, when not nil) and each write to the target (target's
+	// write deadline), so an upload runs as long as bytes keep moving.
+	idle       time.Duration
+	clientConn net.Conn
+	target     net.Conn
+}
+
+// write writes a request whose body is a stream: the head as Request.Write
+// would (the URI as forwarded, Host kept), then the body, chunked when its
+// length is unknown. Each chunk is flushed so a slow upload reaches the
+// target as it arrives.
+func (u *upload) write(w *bufio.Writer, req *fasthttp.Request) error {
+	limit, received, client := u.limit, u.received, u.client
 	uri := req.URI()
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHostBytes(uri.Host())
@@ -37,6 +55,7 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received
 	if cl < 0 {
 		req.Header.SetContentLength(-1) // chunked
 	}
+	u.extend()
 	if err := req.Header.Write(w); err != nil {
 		return err
 	}
@@ -52,6 +71,7 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received
 			}
 			want = buf[:min(int64(len(buf)), cl-sent)]
 		}
+		u.extend()
 		n, err := body.Read(want)
 		if n > 0 {
 			sent += int64(n)
@@ -89,11 +109,26 @@ func writeStreamed(w *bufio.Writer, req *fasthttp.Request, limit int64, received
 	}
 }
 
+// extend moves the idle bounds of the next read from the client and write
+// to the target.
+func (u *upload) extend() {
+	if u.idle <= 0 {
+		return
+	}
+	d := time.Now().Add(u.idle)
+	if u.clientConn != nil {
+		_ = u.clientConn.SetReadDeadline(d)
+	}
+	if u.target != nil {
+		_ = u.target.SetWriteDeadline(d)
+	}
+}
+
 // writeRequest writes a request whose body, if any, is in memory, as
 // Request.Write does with one exception: a request that came with neither a
 // body nor a Content-Length (a DELETE, a bodyless POST) is sent without one,
 // where Request.Write would add "Content-Length: 0" to every method but GET
-// and HEAD. The head otherwise goes out as writeStreamed sends it.
+// and HEAD. The head otherwise goes out as upload.write sends it.
 func writeRequest(w *bufio.Writer, req *fasthttp.Request) error {
 	h := &req.Header
 	if h.IsGet() || h.IsHead() || h.ContentLength() != 0 || len(req.Body()) > 0 || hasContentLength(h.RawHeaders()) {
