@@ -127,8 +127,10 @@ type lazyConn struct {
 	waitNext bool
 
 	// idleSince is when a target connection last went back to the pool
-	// (idlecheck.go); only the connection's current user touches it.
+	// (idlecheck.go), served that it ever did; only the connection's
+	// current user touches them.
 	idleSince int64
+	served    bool
 
 	// The first byte's bound (boundFirstByte): firstPending until a byte
 	// arrives; firstBy is the bound, wantRead the read deadline last asked

@@ -15,11 +15,19 @@ const idleCheckAfter = 2 * deadlineTick
 // deadline scan's coarse clock: no clock read per request).
 func (c *lazyConn) markIdle() { c.idleSince = deadlineScan.now.Load() }
 
+// markServed records that a target connection completed a request and
+// goes back to the pool.
+func (c *lazyConn) markServed() {
+	c.served = true
+	c.markIdle()
+}
+
 // closedWhileIdle reports whether a pooled target connection that has been
-// idle long enough to be worth a look was closed by its target (or holds
-// bytes nobody asked for, such as a 408 sent before closing, or an error).
-func (c *lazyConn) closedWhileIdle() bool {
-	if deadlineScan.now.Load()-c.idleSince < int64(idleCheckAfter) {
+// idle long enough to be worth a look (always: any) was closed by its
+// target (or holds bytes nobody asked for, such as a 408 sent before
+// closing, or an error).
+func (c *lazyConn) closedWhileIdle(always bool) bool {
+	if !always && deadlineScan.now.Load()-c.idleSince < int64(idleCheckAfter) {
 		return false
 	}
 	return !quietSocket(c.Conn)

@@ -122,3 +122,40 @@ func TestOutlierEjectionCounted(t *testing.T) {
 		t.Errorf("gantry_outlier_ejections_total = %v, want 1", got)
 	}
 }
+
+// TestStaleConnectionToOnlyTargetRetried: a pooled connection its target
+// closed just before the next request (a restart, a close racing the send,
+// too recent for the idle check) costs no 502 even when the group has one
+// target: the request goes once more to that target on a fresh connection,
+// and is not counted as a retry (it never reached a live server).
+func TestStaleConnectionToOnlyTargetRetried(t *testing.T) {
+	served := make(chan struct{}, 64)
+	oneShot := func(c net.Conn) { // answers one request, keep-alive, then closes
+		go func() {
+			defer c.Close()
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			served <- struct{}{}
+		}()
+	}
+	h := startLB(t, groupDoc("", startRawBackend(t, oneShot)))
+	for i := range 5 {
+		code, body, resp := h.get("/")
+		fasthttp.ReleaseResponse(resp)
+		if code != 200 || body != "ok" {
+			t.Fatalf("request %d on a connection the target closed: %d %q, want 200", i, code, body)
+		}
+		<-served
+	}
+	if got := h.metric("gantry_retries_total", map[string]string{"target_group": "web"}); got != 0 {
+		t.Errorf("gantry_retries_total = %v, want 0", got)
+	}
+	// POST is not repeated: it may have been acted on.
+	resp := h.do("POST", "/", nil)
+	defer fasthttp.ReleaseResponse(resp)
+	if resp.StatusCode() != 502 {
+		t.Errorf("POST on a connection the target closed: %d, want 502 (not repeated)", resp.StatusCode())
+	}
+}

@@ -88,15 +88,34 @@ func newHostPool[C pooledConn](hc *fasthttp.HostClient, acquire func(time.Durati
 }
 
 func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts) (errorKind, bool) {
+	kind, retry, stale := p.attempt(req, resp, o, false)
+	if stale && retry {
+		// The connection had served earlier requests and the target had
+		// closed it (a restart, an idle close racing our send): nothing
+		// reached a live server, so the request is sent once more to the
+		// same target, on a connection checked or new, as nginx retries a
+		// failed cached connection without counting it. Without this a
+		// group of one target would answer 502.
+		resp.Reset()
+		kind, retry, _ = p.attempt(req, resp, o, true)
+	}
+	return kind, retry
+}
+
+// attempt is one round trip. check peeks at every pooled connection before
+// use, not only at those idle for a while. stale reports a failure before
+// any response byte on a connection that had served before.
+func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts, check bool) (kind errorKind, retry, stale bool) {
 	cc, err := p.acquire(p.hc.MaxConnWaitTimeout, false)
-	for err == nil && closedWhileIdle(cc.Conn()) {
+	for err == nil && closedWhileIdle(cc.Conn(), check) {
 		p.closeConn(cc)
 		cc, err = p.acquire(p.hc.MaxConnWaitTimeout, false)
 	}
 	if err != nil {
-		return errConnect, true
+		return errConnect, true, false
 	}
 	conn := cc.Conn()
+	reused := servedBefore(conn)
 
 	start := o.start
 	if start.IsZero() {
@@ -125,23 +144,23 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 	if err != nil {
 		p.closeConn(cc)
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			return errBodyTooLarge, false
+			return errBodyTooLarge, false, false
 		}
 		var cre clientReadError
 		if errors.As(err, &cre) {
-			return cre.kind(), false
+			return cre.kind(), false, false
 		}
 		if isTimeout(err) {
 			// The target took nothing for the idle timeout.
-			return errTimeout, false
+			return errTimeout, false, false
 		}
 		if !o.rewindable {
 			// The target stopped taking a streamed body: part of it was
 			// sent, so it is not repeated.
-			return errResetBeforeResponse, false
+			return errResetBeforeResponse, false, false
 		}
 		// The target never got a whole request: safe to send it elsewhere.
-		return errResetBeforeResponse, true
+		return errResetBeforeResponse, true, reused
 	}
 
 	if lc, ok := conn.(*lazyConn); ok {
@@ -172,7 +191,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		p.closeConn(cc)
 		switch {
 		case isTimeout(err):
-			return errTimeout, false
+			return errTimeout, false, false
 		case err == io.EOF || isConnReset(err):
 			// Nothing came back: the keep-alive race on a reused connection
 			// (the target closed it as we sent), or a target that died with
@@ -180,9 +199,9 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 			// whose body we still hold is sent once more elsewhere, as
 			// nginx's proxy_next_upstream does; others were delivered and are
 			// never repeated.
-			return errResetBeforeResponse, o.rewindable && idempotent(req)
+			return errResetBeforeResponse, o.rewindable && idempotent(req), reused
 		default:
-			return errBadResponse, false
+			return errBadResponse, false, false
 		}
 	}
 
@@ -194,7 +213,7 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 		if o.done != nil {
 			o.done.bodyDone(0)
 		}
-		return errNone, false
+		return errNone, false, false
 	}
 	cl := resp.Header.ContentLength()
 	if cl >= 0 && cl <= maxBufferedBody {
@@ -203,18 +222,18 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 			p.hc.ReleaseReader(br)
 			p.closeConn(cc)
 			if isTimeout(err) {
-				return errTimeout, false
+				return errTimeout, false, false
 			}
-			return errBadResponse, false
+			return errBadResponse, false, false
 		}
 		p.finish(cc, br, closeAfter)
 		if o.done != nil {
 			o.done.bodyDone(0)
 		}
-		return errNone, false
+		return errNone, false, false
 	}
 	p.stream(resp, cc, br, cl, closeAfter, o)
-	return errNone, false
+	return errNone, false, false
 }
 
 func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
@@ -223,7 +242,7 @@ func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
 		p.closeConn(cc)
 	} else {
 		if lc, ok := cc.Conn().(*lazyConn); ok {
-			lc.markIdle()
+			lc.markServed()
 		}
 		p.release(cc)
 	}
@@ -231,9 +250,16 @@ func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
 
 // closedWhileIdle reports whether a pooled connection is known to be
 // closed by its target (idlecheck.go).
-func closedWhileIdle(c net.Conn) bool {
+func closedWhileIdle(c net.Conn, always bool) bool {
 	lc, ok := c.(*lazyConn)
-	return ok && lc.closedWhileIdle()
+	return ok && lc.closedWhileIdle(always)
+}
+
+// servedBefore reports whether a target connection came from the pool
+// (it completed a request before).
+func servedBefore(c net.Conn) bool {
+	lc, ok := c.(*lazyConn)
+	return ok && lc.served
 }
 
 // stream attaches the rest of the upstream response to resp as a body stream.
