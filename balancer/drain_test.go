@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -118,4 +120,42 @@ func TestDrainBoundedByDelay(t *testing.T) {
 	}
 	release()
 	<-inflight // whatever its fate, the client gets an answer or an error
+}
+
+// TestDrainCutsStreamedResponse: a streamed response still running from a
+// deregistered target when the deregistration delay ends is cut (its
+// connections closed), as ALB closes a target's remaining connections.
+func TestDrainCutsStreamedResponse(t *testing.T) {
+	endless := startBackend(t, "endless", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStream(io.LimitReader(zeros{}, 1<<40), -1)
+	})
+	fresh := startBackend(t, "fresh", nil)
+	h := startLB(t, drainDoc("1", endless.addr))
+	c, err := net.Dial("tcp", h.client.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, c) // until the stream is cut
+		read <- err
+	}()
+	waitFor(t, 5*time.Second, "the download to start", func() bool {
+		_, n := stateOf(h, "web", endless.addr)
+		return n == 1
+	})
+	h.update(drainDoc("1", fresh.addr))
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the streamed response went on 10 s after a deregistration delay of 1 s")
+	}
+	waitFor(t, 5*time.Second, "the drained target to leave TargetHealth", func() bool {
+		st, _ := stateOf(h, "web", endless.addr)
+		return st == ""
+	})
 }

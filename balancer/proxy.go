@@ -311,6 +311,7 @@ func (l *httpListener) send(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t 
 		done:       done,
 		idle:       rs.ls.idleTimeout,
 		clientConn: ctx.Conn(),
+		streams:    &t.hijacked,
 		received:   &rs.bodyBytes,
 		client:     clientEnderOf(ctx),
 	})

@@ -48,6 +48,9 @@ type roundTripOpts struct {
 	// clientConn is the client's connection, whose deadlines idle moves
 	// (nil: only the target's are moved).
 	clientConn net.Conn
+	// streams, if not nil, holds a streamed response while it lasts, so
+	// that the end of its target's draining (or shutdown) cuts it.
+	streams *hijackSet
 	// received, if not nil, is kept at the number of bytes of a streamed
 	// request body read from the client.
 	received *int64
@@ -275,6 +278,12 @@ func (p *hostPool[C]) stream(resp *fasthttp.Response, cc C, br *bufio.Reader, cl
 	sb.up, sb.r, sb.cc, sb.br = up, up.BodyStream(), cc, br
 	sb.closeAfter, sb.eof, sb.done, sb.idle = closeAfter, false, o.done, o.idle
 	sb.conn, sb.client = cc.Conn(), o.clientConn
+	if o.streams != nil {
+		sb.cut, sb.streams = &streamCut{conn: sb.conn}, o.streams
+		if !o.streams.add(sb.cut) {
+			sb.cut.shutdown() // the target is gone already
+		}
+	}
 	if cl < 0 {
 		cl = -1 // chunked or close-delimited upstream: chunked to the client
 	}
@@ -292,6 +301,8 @@ type streamBody[C pooledConn] struct {
 	br         *bufio.Reader
 	conn       net.Conn
 	client     net.Conn // nil: the client's write deadline is the server's
+	cut        *streamCut // registered in streams while the body is relayed
+	streams    *hijackSet
 	idle       time.Duration
 	closeAfter bool
 	eof        bool
@@ -321,6 +332,10 @@ func (s *streamBody[C]) Read(b []byte) (int, error) {
 
 func (s *streamBody[C]) Close() error {
 	p := s.pool
+	if s.cut != nil {
+		s.cut.detach()
+		s.streams.remove(s.cut)
+	}
 	_ = s.up.CloseBodyStream()
 	fasthttp.ReleaseResponse(s.up)
 	p.finish(s.cc, s.br, s.closeAfter || !s.eof)
@@ -329,8 +344,33 @@ func (s *streamBody[C]) Close() error {
 	}
 	var zero C
 	s.up, s.r, s.cc, s.br, s.conn, s.client, s.done, s.sent = nil, nil, zero, nil, nil, nil, nil, 0
+	s.cut, s.streams = nil, nil
 	p.bodies.Put(s)
 	return nil
+}
+
+// streamCut is a streamed response as its target's hijackSet holds it:
+// shutdown (the end of draining, or of the shutdown timeout) closes the
+// target connection, which ends the relay and the client's response, as ALB
+// closes a deregistered target's remaining connections when the
+// deregistration delay ends.
+type streamCut struct {
+	mu   sync.Mutex
+	conn net.Conn // nil once the body has ended
+}
+
+func (c *streamCut) shutdown() {
+	c.mu.Lock()
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+	c.mu.Unlock()
+}
+
+func (c *streamCut) detach() {
+	c.mu.Lock()
+	c.conn = nil
+	c.mu.Unlock()
 }
 
 // bodyDoner is told once a response body has been fully relayed or
