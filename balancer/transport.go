@@ -300,7 +300,7 @@ type streamBody[C pooledConn] struct {
 	cc         C
 	br         *bufio.Reader
 	conn       net.Conn
-	client     net.Conn // nil: the client's write deadline is the server's
+	client     net.Conn   // nil: the client's write deadline is the server's
 	cut        *streamCut // registered in streams while the body is relayed
 	streams    *hijackSet
 	idle       time.Duration
