@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestWritesForwardToLeader: a write sent to a follower lands in the
@@ -53,10 +54,27 @@ func TestDrainNode(t *testing.T) {
 	if n, err := f.client.DrainNode(testCtx(t), "node-1", false); err != nil || n.Draining {
 		t.Errorf("undo drain = %+v, %v; want not draining", n, err)
 	}
-	if n, err := f.client.DrainNode(testCtx(t), "later", true); err != nil || !n.Draining || n.State != "unknown" {
-		t.Errorf("draining a node not in the cluster = %+v, %v; want it recorded as draining", n, err)
+	for _, method := range []string{http.MethodPost, http.MethodDelete} {
+		code, _, body := f.call(t, method, "/v1/nodes/typo/drain", "")
+		if code != http.StatusNotFound || !strings.Contains(body, `nodes \"typo\" not found`) {
+			t.Errorf("%s /v1/nodes/typo/drain = %d %s, want 404 naming the unknown node", method, code, body)
+		}
 	}
-	if _, ok := f.store.Snapshot().DrainingNodes["later"]; !ok {
-		t.Error("the store does not hold the drain of node later")
+	if _, ok := f.store.Snapshot().DrainingNodes["typo"]; ok {
+		t.Error("the store holds a drain of node typo, which never was in the cluster")
+	}
+	// A drained node that left the cluster can still be drained again and
+	// undrained: its drain is in the store.
+	if err := f.store.DrainNode(testCtx(t), "gone", true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.client.DrainNode(testCtx(t), "gone", true); err != nil || !n.Draining || n.State != "unknown" {
+		t.Errorf("draining again a drained node that left = %+v, %v; want it draining, state unknown", n, err)
+	}
+	if n, err := f.client.DrainNode(testCtx(t), "gone", false); err != nil || n.Draining {
+		t.Errorf("undrain a drained node that left = %+v, %v; want not draining", n, err)
+	}
+	if _, ok := f.store.Snapshot().DrainingNodes["gone"]; ok {
+		t.Error("the store still holds the drain of node gone")
 	}
 }

@@ -179,20 +179,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		// Every error at once: also what only the whole set shows (a
 		// duplicate name, a forward to a missing group), for the documents
 		// that could be decoded.
-		var more spec.ErrorList
-		if errors.As(store.Check(s.cfg.Store.Snapshot(), docs), &more) {
-			seen := map[string]bool{}
-			for _, e := range errs {
-				seen[e.Error()] = true
-			}
-			for _, e := range more {
-				if !seen[e.Error()] {
-					seen[e.Error()] = true
-					errs = append(errs, e)
-				}
-			}
-		}
-		writeErr(w, errs.Err())
+		writeErr(w, applyProblems(s.cfg.Store.Snapshot(), docs, errs).Err())
 		return
 	}
 	if len(docs) == 0 {
@@ -201,7 +188,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	results, err := s.cfg.Store.Apply(r.Context(), docs)
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, withSetProblems(err, s.cfg.Store.Snapshot(), docs))
 		return
 	}
 	for _, res := range results {
@@ -279,9 +266,16 @@ func (s *Server) nodes() []Node {
 
 // drainNode starts (POST) or ends (DELETE) the drain of a node; it answers
 // the node as GET /v1/nodes/{name} shows it, or just the name and the drain
-// for a node not (yet) in the cluster.
+// for a drained node that has left the cluster. A name that is neither a
+// member nor draining is a 404, as GET answers it: a typo must not record
+// a drain of nothing.
 func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	_, draining := s.cfg.Store.Snapshot().DrainingNodes[name]
+	if !draining && !slices.ContainsFunc(s.nodes(), func(n Node) bool { return n.Name == name }) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("nodes %q not found: gantry get nodes lists the cluster's members", name))
+		return
+	}
 	if err := s.cfg.Store.DrainNode(r.Context(), name, r.Method == http.MethodPost, time.Now()); err != nil {
 		writeErr(w, err)
 		return

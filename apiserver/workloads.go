@@ -19,7 +19,9 @@ type Service struct {
 	ServiceName string `json:"serviceName"`
 	// Status is ACTIVE, or DRAINING after a delete until its tasks are gone.
 	Status string `json:"status"`
-	// TaskDefinition is the resolved revision, "family:revision".
+	// TaskDefinition is the revision in force, "family:revision": the one
+	// the service resolved to, or after a circuit-breaker rollback the one
+	// the PRIMARY deployment rolled back to.
 	TaskDefinition string `json:"taskDefinition"`
 	DesiredCount   int    `json:"desiredCount"`
 	// RunningCount counts tasks whose last status is RUNNING.
@@ -50,6 +52,15 @@ func pending(t *store.Task) bool {
 }
 
 // serviceStatus builds the view of one service.
+//
+// After a circuit-breaker rollback the service keeps the revision it was
+// applied with (svc.TaskDefinition), which is what the PRIMARY deployment
+// rolled back from; the revision in force is that deployment's. The tasks a
+// rollback keeps still name the deployment that started them, retired since:
+// a task counts for its own deployment while that is listed, otherwise for
+// the newest listed deployment of its revision, so that the PRIMARY counts
+// the tasks it runs. (Not by revision first: a forced new deployment of the
+// same revision replaces tasks its older deployment still counts.)
 func serviceStatus(st *store.State, svc *store.Service) Service {
 	name := svc.Spec.ServiceName
 	out := Service{
@@ -57,6 +68,7 @@ func serviceStatus(st *store.State, svc *store.Service) Service {
 		DesiredCount: svc.Spec.Desired(), Spec: svc.Spec, Deployments: []DeploymentStatus{},
 	}
 	byDeployment := map[string]*DeploymentStatus{}
+	byRevision := map[string]*DeploymentStatus{}
 	for _, d := range st.Deployments {
 		if d.Service == name {
 			out.Deployments = append(out.Deployments, DeploymentStatus{Deployment: *d})
@@ -64,10 +76,17 @@ func serviceStatus(st *store.State, svc *store.Service) Service {
 	}
 	slices.SortFunc(out.Deployments, func(a, b DeploymentStatus) int { return cmp.Compare(b.Seq, a.Seq) })
 	for i := range out.Deployments {
-		byDeployment[out.Deployments[i].ID] = &out.Deployments[i]
+		d := &out.Deployments[i]
+		byDeployment[d.ID] = d
+		if byRevision[d.TaskDefinition] == nil {
+			byRevision[d.TaskDefinition] = d
+		}
+		if d.Status == store.DeploymentPrimary && d.RollbackOf != "" && d.RollbackOf == svc.TaskDefinition {
+			out.TaskDefinition = d.TaskDefinition
+		}
 	}
 	for _, t := range st.ServiceTasks(name) {
-		d := byDeployment[t.Deployment]
+		d := cmp.Or(byDeployment[t.Deployment], byRevision[t.TaskDefinition])
 		switch {
 		case running(t):
 			out.RunningCount++

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,51 @@ func TestApplyRejectsBadService(t *testing.T) {
 	}
 	if n := len(f.store.Snapshot().TaskDefinitions); n != 0 {
 		t.Errorf("a rejected apply registered %d families", n)
+	}
+}
+
+// TestServiceStatusAfterRollback: after a circuit-breaker rollback from
+// web:2 to web:1, the service shows web:1, the revision in force, and the
+// rollback's deployment counts the web:1 tasks it kept, though they name
+// the retired deployment that started them.
+func TestServiceStatusAfterRollback(t *testing.T) {
+	f := newFixture(t, nil)
+	ids := seedWorkloads(t, f)
+	if err := f.store.UpdateTaskStatus(testCtx(t), ids[1], store.TaskStatus{LastStatus: store.TaskRunning, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// web:2, and the service applied again to run it.
+	if _, err := f.client.Apply(testCtx(t), []byte(strings.Replace(workloads, "memory: 64", "memory: 128", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if svc, err := f.client.Service(testCtx(t), "web"); err != nil || svc.TaskDefinition != "web:2" {
+		t.Fatalf("Service(web) after the apply = %+v, %v; want web:2", svc, err)
+	}
+	now := time.Date(2026, 11, 22, 9, 10, 0, 0, time.UTC)
+	if _, err := f.store.CommitPlan(testCtx(t), &store.Plan{Now: now, Deployments: []store.Deployment{
+		{ID: "web/1", Service: "web", Seq: 1, TaskDefinition: "web:1", Status: store.DeploymentInactive, RolloutState: "COMPLETED", CreatedAt: now, UpdatedAt: now},
+		{ID: "web/2", Service: "web", Seq: 2, TaskDefinition: "web:2", Status: store.DeploymentActive, RolloutState: "FAILED", FailedTasks: 2, CreatedAt: now, UpdatedAt: now},
+		{ID: "web/3", Service: "web", Seq: 3, TaskDefinition: "web:1", Status: store.DeploymentPrimary, RolloutState: "COMPLETED", RollbackOf: "web:2", CreatedAt: now, UpdatedAt: now},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := f.client.Service(testCtx(t), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.TaskDefinition != "web:1" || svc.RunningCount != 2 {
+		t.Errorf("Service(web) = %s running %d, want web:1 running 2", svc.TaskDefinition, svc.RunningCount)
+	}
+	counts := map[string]int{}
+	for _, d := range svc.Deployments {
+		counts[d.ID] = d.RunningCount
+	}
+	if want := map[string]int{"web/3": 2, "web/2": 0}; !maps.Equal(counts, want) {
+		t.Errorf("deployments' running counts = %v, want %v", counts, want)
+	}
+	code, _, body := f.call(t, "GET", "/v1/services", "")
+	var list ListResponse[Service]
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Items) != 1 || list.Items[0].TaskDefinition != "web:1" {
+		t.Errorf("GET /v1/services = %d %s, want the service's taskDefinition web:1", code, body)
 	}
 }

@@ -68,14 +68,24 @@ func (d Document) resource() any {
 // applied: call SetDefaults. Empty documents are skipped. ECS fields Gantry
 // ignores are listed in each Document's Warnings (see Warnings).
 func Decode(file string, data []byte) ([]Document, error) {
+	docs, _, err := decodeStarts(file, data)
+	return docs, err
+}
+
+// decodeStarts is Decode that also returns where each resource document
+// begins, those that failed to decode (and so are not among the documents)
+// included; see LoadStarts.
+func decodeStarts(file string, data []byte) ([]Document, []Position, error) {
 	var (
-		docs []Document
-		errs ErrorList
+		docs   []Document
+		starts []Position
+		errs   ErrorList
 	)
 	add := func(n *yaml.Node) {
 		d, e := decodeRoot(file, n)
 		docs = append(docs, d...)
 		errs = append(errs, e...)
+		starts = appendStarts(starts, file, n)
 	}
 	if looksLikeJSON(file, data) {
 		r := newJSONReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
@@ -90,11 +100,11 @@ func Decode(file string, data []byte) ([]Document, error) {
 			}
 			add(n)
 		}
-		return docs, errs.Err()
+		return docs, starts, errs.Err()
 	}
 	loader, err := yaml.NewLoader(bytes.NewReader(data))
 	if err != nil {
-		return nil, ErrorList{{Pos: Position{File: file}, Msg: "spec: new yaml loader: " + err.Error()}}
+		return nil, nil, ErrorList{{Pos: Position{File: file}, Msg: "spec: new yaml loader: " + err.Error()}}
 	}
 	for {
 		var n yaml.Node
@@ -110,7 +120,7 @@ func Decode(file string, data []byte) ([]Document, error) {
 			add(n.Content[0])
 		}
 	}
-	return docs, errs.Err()
+	return docs, starts, errs.Err()
 }
 
 // yamlError locates a parser error.
@@ -166,6 +176,29 @@ func decodeRoot(file string, n *yaml.Node) ([]Document, ErrorList) {
 	d.Pos = pos
 	d.Warnings = Warnings([]Document{{Warnings: append(warns, d.Warnings...)}})
 	return []Document{d}, errs
+}
+
+// appendStarts appends where each resource document of root n begins, as
+// decodeRoot walks it: nothing for an empty document, each element of a
+// list, and any other node (a resource or not) as one document.
+func appendStarts(starts []Position, file string, n *yaml.Node) []Position {
+	for hops := 0; n.Kind == yaml.AliasNode && n.Alias != nil && hops < 64; hops++ {
+		n = n.Alias
+	}
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return starts
+	case n.Kind == yaml.SequenceNode:
+		for _, c := range n.Content {
+			if c.Kind == yaml.SequenceNode {
+				starts = append(starts, Position{File: file, Line: c.Line, Column: c.Column})
+				continue
+			}
+			starts = appendStarts(starts, file, c)
+		}
+		return starts
+	}
+	return append(starts, Position{File: file, Line: n.Line, Column: n.Column})
 }
 
 // validator is a decoded resource: it learns where it was written, then checks itself.

@@ -82,6 +82,29 @@ func (l ErrorList) Err() error {
 	return l
 }
 
+// Documents counts the documents holding at least one of the problems, given
+// where each document begins (as LoadStarts returns them, each file's in
+// order): a problem belongs to the last document of its file beginning at or
+// before it. Problems of no document (a file that cannot be read) count none.
+func (l ErrorList) Documents(starts []Position) int {
+	with := map[int]bool{}
+	for _, e := range l {
+		if e.Pos.Line == 0 {
+			continue
+		}
+		in := -1
+		for i, s := range starts {
+			if s.File == e.Pos.File && s.compare(e.Pos) <= 0 {
+				in = i
+			}
+		}
+		if in >= 0 {
+			with[in] = true
+		}
+	}
+	return len(with)
+}
+
 // checker collects the errors of one resource, locating each by its field path.
 type checker struct {
 	doc       Position

@@ -26,20 +26,35 @@ func isResourceFile(name string) bool {
 	return false
 }
 
+// LoadStarts is Load that also returns where each resource document of the
+// files begins, in order, those that failed to decode (and so are not among
+// the documents) included, so that a report can say how many documents have
+// problems (see ErrorList.Documents). Decoding stops at a YAML syntax error:
+// the documents after it are not counted.
+func LoadStarts(paths ...string) ([]Document, []Position, error) {
+	return loadStarts(os.Stdin, paths...)
+}
+
 func load(stdin io.Reader, paths ...string) ([]Document, error) {
+	docs, _, err := loadStarts(stdin, paths...)
+	return docs, err
+}
+
+func loadStarts(stdin io.Reader, paths ...string) ([]Document, []Position, error) {
 	var (
-		docs []Document
-		errs ErrorList
+		docs   []Document
+		starts []Position
+		errs   ErrorList
 	)
 	fail := func(file string, msg string) {
 		errs = append(errs, &Error{Pos: Position{File: file}, Msg: msg})
 	}
 	decode := func(file string, data []byte) {
-		d, err := Decode(file, data)
+		d, s, err := decodeStarts(file, data)
 		if file != "<stdin>" {
 			ResolvePaths(d, filepath.Dir(file))
 		}
-		docs = append(docs, d...)
+		docs, starts = append(docs, d...), append(starts, s...)
 		if el, ok := err.(ErrorList); ok {
 			errs = append(errs, el...)
 		}
@@ -83,7 +98,7 @@ func load(stdin io.Reader, paths ...string) ([]Document, error) {
 			decode(f, data)
 		}
 	}
-	return docs, errs.Err()
+	return docs, starts, errs.Err()
 }
 
 // unwrapPath drops the path from a *fs.PathError, which the Error's position

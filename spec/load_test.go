@@ -79,3 +79,36 @@ func TestLoadResolvesCertificatePaths(t *testing.T) {
 		t.Errorf("certFile from stdin = %q, want tls/a.crt", got)
 	}
 }
+
+// TestLoadStartsCountsEveryDocument: documents that fail to decode count
+// too, and each problem is counted for the document it stands in.
+func TestLoadStartsCountsEveryDocument(t *testing.T) {
+	dir := t.TempDir()
+	yamlFile, jsonFile := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.json")
+	writeFile(t, yamlFile, "kind: TargetGroup\nname: ok\n---\n---\nkind: Listner\nname: l\n---\n"+
+		"kind: TargetGroup\nname: bad\nalgorithm: fastest\n---\n- kind: TargetGroup\n  name: listed\n- 42\n")
+	writeFile(t, jsonFile, `[{"kind": "TargetGroup", "name": "j1"}, {"kind": "TargetGroup", "name": "j2", "port": 1}]`)
+	tests := []struct {
+		name       string
+		paths      []string
+		docs, all  int
+		withErrors int
+	}{
+		// ok, (empty), Listner, bad, listed, 42
+		{"yaml", []string{yamlFile}, 3, 5, 3},
+		{"json array", []string{jsonFile}, 2, 2, 1},
+		{"both and a missing file", []string{yamlFile, jsonFile, filepath.Join(dir, "missing.yaml")}, 5, 7, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, starts, err := LoadStarts(tt.paths...)
+			errs, _ := err.(ErrorList)
+			if len(docs) != tt.docs || len(starts) != tt.all {
+				t.Errorf("LoadStarts(%v) = %d documents, %d starts; want %d, %d", tt.paths, len(docs), len(starts), tt.docs, tt.all)
+			}
+			if got := errs.Documents(starts); got != tt.withErrors {
+				t.Errorf("Documents() = %d, want %d for\n%v", got, tt.withErrors, errs)
+			}
+		})
+	}
+}

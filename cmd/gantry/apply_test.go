@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,4 +41,75 @@ func TestReportDataPlane(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestApplyReportsWhatValidateReports: for a set applied to an empty store,
+// gantry apply rejects it with exactly the problems gantry validate prints,
+// not fewer (a service with two missing references) nor more (checks of
+// fields whose decoding failed, run on their zero values).
+func TestApplyReportsWhatValidateReports(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      []string // substrings of the problems, both commands
+	}{
+		{"undecodable memory", `kind: TaskDefinition
+family: echo
+driver: process
+containerDefinitions:
+  - name: echo
+    command: ["gantry", "echo-server"]
+    memory: "abc"
+`, []string{`memory: expected an integer, got string "abc"`}},
+		{"service naming nothing", `kind: Service
+serviceName: echo
+taskDefinition: missing
+desiredCount: 1
+loadBalancers: [{targetGroup: nogroup, containerName: echo, containerPort: 8080}]
+`, []string{`task definition family "missing" does not exist`, `target group "nogroup" does not exist`}},
+		{"undecodable field and missing group", `kind: Listener
+name: l
+port: 8080
+protocol: 7
+defaultAction: {forward: {targetGroup: nope}}
+---
+kind: TargetGroup
+name: web
+healthCheck: {intervalSeconds: "x"}
+`, []string{`"nope" does not exist`, "intervalSeconds"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api, st := apiFixture(t)
+			file := writeFile(t, t.TempDir(), "app.yaml", tt.doc)
+			vout, _, verr := run(t, "validate", "-f", file)
+			_, aerr, err := run(t, "apply", "-f", file, "--api", api)
+			if verr == nil || err == nil {
+				t.Fatalf("validate error = %v, apply error = %v; want both to fail", verr, err)
+			}
+			if st.Snapshot().Version != 0 {
+				t.Error("the rejected apply changed the store")
+			}
+			validated, applied := problemLines(vout), problemLines(aerr)
+			if !slices.Equal(validated, applied) {
+				t.Errorf("apply reported\n%s\nvalidate reported\n%s", strings.Join(applied, "\n"), strings.Join(validated, "\n"))
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(vout, w) {
+					t.Errorf("validate printed %q, want it to contain %q", vout, w)
+				}
+			}
+		})
+	}
+}
+
+// problemLines are the sorted "file:line:col: ..." lines of out.
+func problemLines(out string) []string {
+	var lines []string
+	for l := range strings.Lines(out) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "warning") {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return lines
 }

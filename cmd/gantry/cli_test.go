@@ -210,6 +210,9 @@ func TestValidate(t *testing.T) {
 	good := writeFile(t, dir, "good.yaml", groupDoc+"---\n"+listenerDoc)
 	bad := writeFile(t, dir, "bad.yaml", "kind: TargetGroup\nname: web\nalgorithm: fastest\n---\n"+
 		"kind: Listener\nname: l\nport: 8080\ndefaultAction: {forward: {targetGroup: nope}}\n")
+	// One valid document, one of an unknown kind (not decoded), one invalid.
+	mixed := writeFile(t, t.TempDir(), "mixed.yaml", groupDoc+"---\nkind: Listner\nname: l\n---\n"+
+		"kind: TargetGroup\nname: api\nalgorithm: fastest\nport: x\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -220,6 +223,7 @@ func TestValidate(t *testing.T) {
 		{"directory", []string{"validate", "-f", dir}, []string{bad + ":3:"}, "problem"},
 		{"located errors", []string{"validate", "-f", bad}, []string{bad + ":3:12: algorithm:", bad + ":8:"}, "problems in 2 documents"},
 		{"positional", []string{"validate", good}, []string{"2 documents valid"}, ""},
+		{"valid and invalid documents", []string{"validate", "-f", mixed}, []string{mixed + ":5:7: kind:", mixed + ":10:12: algorithm:"}, "3 problems in 2 of 3 documents"},
 		{"missing file", []string{"validate", "-f", filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}, "problem"},
 		{"no files", []string{"validate"}, nil, "no files"},
 	}

@@ -16,8 +16,9 @@ func newNodeCmd() *cobra.Command {
 		Short: "Drain a node: nothing new is placed on it and its tasks move elsewhere",
 		Long: `Mark a node as draining, as ECS's DRAINING container-instance state: the scheduler places no new
 task on it and replaces its tasks on other nodes (each stopped only once its replacement is healthy and
-no request is in flight to it). --undo makes the node active again. The node may be named before it
-joins.`,
+no request is in flight to it). --undo makes the node active again. The node must be a member of the
+cluster (gantry get nodes) or already draining: an unknown name is an error, not a drain recorded for
+nothing.`,
 		Args: cobra.ExactArgs(1),
 	}
 	undo := drain.Flags().Bool("undo", false, "end the drain: the node takes tasks again")

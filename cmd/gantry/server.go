@@ -126,12 +126,30 @@ func checkClusterFlags(f serverFlags, log *slog.Logger) error {
 	return nil
 }
 
+// absDataDir makes --data-dir absolute, once, before anything uses it: a
+// relative one would otherwise be resolved against each user's own working
+// directory (a task's PATH entry for the gantry link, resolved in the
+// task's directory, names nothing).
+func absDataDir(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--data-dir: %w", err)
+	}
+	return abs, nil
+}
+
 func runServer(parent context.Context, f serverFlags) error {
 	log, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
 	if err := checkClusterFlags(f, log); err != nil {
+		return err
+	}
+	if f.dataDir, err = absDataDir(f.dataDir); err != nil {
 		return err
 	}
 	if f.nodeName == "" {

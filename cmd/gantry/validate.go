@@ -27,7 +27,7 @@ that Gantry ignores are reported on stderr as warnings and do not fail.`,
 		if len(paths) == 0 {
 			return errors.New("validate: no files: use -f FILE")
 		}
-		docs, err := spec.Load(paths...)
+		docs, starts, err := spec.LoadStarts(paths...)
 		var errs spec.ErrorList
 		switch {
 		case errors.As(err, &errs):
@@ -64,12 +64,25 @@ that Gantry ignores are reported on stderr as warnings and do not fail.`,
 			for _, e := range errs {
 				fmt.Fprintln(cmd.OutOrStdout(), e.Error())
 			}
-			return fmt.Errorf("validate: %d problem%s in %d document%s", len(errs), plural(len(errs)), len(docs), plural(len(docs)))
+			return errors.New(problemSummary(errs, starts))
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%d document%s valid\n", len(docs), plural(len(docs)))
 		return nil
 	}
 	return cmd
+}
+
+// problemSummary says how many problems there are and in how many of the
+// documents: every document counts, those that failed to decode too.
+func problemSummary(errs spec.ErrorList, starts []spec.Position) string {
+	n, with, total := len(errs), errs.Documents(starts), len(starts)
+	switch {
+	case with == 0:
+		return fmt.Sprintf("validate: %d problem%s", n, plural(n))
+	case with == total:
+		return fmt.Sprintf("validate: %d problem%s in %d document%s", n, plural(n), total, plural(total))
+	}
+	return fmt.Sprintf("validate: %d problem%s in %d of %d documents", n, plural(n), with, total)
 }
 
 func plural(n int) string {
