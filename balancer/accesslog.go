@@ -1,7 +1,11 @@
 package balancer
 
 import (
+	"bufio"
+	"bytes"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -76,8 +80,9 @@ func (l *httpListener) logAccess(ctx *fasthttp.RequestCtx, rs *reqState) {
 }
 
 // logRejected logs a request the server refused before it reached the
-// handler (a head too large, too slow, or malformed): as ALB does, with what
-// could be parsed of it and "-" for the rest.
+// handler (a head too large, too slow, or malformed; a body too slow or
+// cut before the handler): as ALB does, with what could be parsed of it and
+// "-" for the rest.
 func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason string, class desync.Result) {
 	now := time.Now()
 	e := accesslog.Entry{
@@ -99,12 +104,25 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 	if class.Class != desync.Compliant {
 		e.Classification, e.ClassificationReason = class.Class.String(), class.Reason
 	}
-	if h := &ctx.Request.Header; len(h.RawHeaders()) > 0 {
-		// The head was parsed (a body too large or too slow); otherwise
-		// fasthttp's accessors would report defaults ("GET", "/").
+	// Only a parsed head is shown; fasthttp's accessors would otherwise
+	// report defaults ("GET", "/"). fasthttp resets the request when
+	// reading its body fails (too slow, or cut): the head the connection's
+	// headRecord kept is parsed again then.
+	h := &ctx.Request.Header
+	head, read := keptHead(ctx)
+	parsed := len(h.RawHeaders()) > 0
+	var kept fasthttp.RequestHeader
+	if !parsed && head != nil {
+		parsed = kept.Read(bufio.NewReaderSize(bytes.NewReader(head), len(head))) == nil
+		h = &kept
+	}
+	if parsed {
 		e.Method, e.Host, e.RequestURI = h.Method(), h.Host(), h.RequestURI()
 		e.Protocol, e.UserAgent = h.Protocol(), h.UserAgent()
-		e.ReceivedBytes = int64(len(h.RawHeaders()))
+		e.ReceivedBytes = read // the head and the body bytes read
+		if head == nil {
+			e.ReceivedBytes = headSize(h)
+		}
 	}
 	if ctx.IsTLS() {
 		fillTLS(&e, ctx.Conn())
@@ -112,11 +130,80 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 	l.b.access.Log(&e)
 }
 
+// headRecord is the desync.HeadTap of a client connection of a listener
+// with an access log. It keeps the head of the request being read, and
+// counts the bytes read for it, so that logRejected can show a request
+// refused after its head was read: fasthttp resets the request when
+// reading its body fails, before errorHandler runs.
+type headRecord struct {
+	// buf holds the head as read so far (from headBufs while a request
+	// is read); done says it is whole. Both are owned by the goroutine
+	// serving the connection.
+	buf  *[]byte
+	done bool
+	// read counts the bytes read since the request began; a body may be
+	// read on another goroutine.
+	read atomic.Int64
+}
+
+var _ desync.HeadTap = (*headRecord)(nil)
+
+// maxPooledHead bounds the buffers headBufs keeps: an outsized head's
+// buffer goes to the collector.
+const maxPooledHead = 4 << 10
+
+var headBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// HeadStart drops the previous request's head; an idle connection holds no
+// buffer.
+func (r *headRecord) HeadStart() {
+	if r.buf != nil {
+		if cap(*r.buf) <= maxPooledHead {
+			*r.buf = (*r.buf)[:0]
+			headBufs.Put(r.buf)
+		}
+		r.buf = nil
+	}
+	r.done = false
+	r.read.Store(0)
+}
+
+func (r *headRecord) HeadRead(b []byte, head int, done bool) {
+	r.read.Add(int64(len(b)))
+	if head > 0 {
+		if r.buf == nil {
+			r.buf = headBufs.Get().(*[]byte)
+		}
+		*r.buf = append(*r.buf, b[:head]...)
+		r.done = done
+	}
+}
+
+// keptHead is the head of the request being read on ctx's connection, when
+// its headRecord holds it whole, and the bytes read for that request so far
+// (head and body); nil when there is none.
+func keptHead(ctx *fasthttp.RequestCtx) ([]byte, int64) {
+	t, ok := ctx.Conn().(interface{ HeadTap() desync.HeadTap })
+	if !ok {
+		return nil, 0
+	}
+	r, ok := t.HeadTap().(*headRecord)
+	if !ok || !r.done || r.buf == nil {
+		return nil, 0
+	}
+	return *r.buf, r.read.Load()
+}
+
 // sentBytes is the response's size: its status line and headers as fasthttp
 // encodes them, and its body: as relayed for a streamed body (logged when
 // it ends, reqState.bodyDone; chunked framing not counted), else the body
-// in memory unless it is not sent (HEAD, 1xx, 204, 304).
+// in memory unless it is not sent (HEAD, 1xx, 204, 304). A 460 counts
+// nothing: its reply only records the status, and the connection of a
+// client that left is closed without a response.
 func sentBytes(ctx *fasthttp.RequestCtx, rs *reqState) int64 {
+	if rs.elbStatus == 460 {
+		return 0
+	}
 	resp := &ctx.Response
 	if resp.IsBodyStream() {
 		rs.respHead = resp.Header.AppendBytes(rs.respHead[:0])

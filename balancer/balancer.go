@@ -660,6 +660,11 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	// What the shutdown timeout left (a download to a client that does not
+	// read) holds its client connection and would end, unlogged, with the
+	// process: with every WebSocket and flow over, all that is still open
+	// is cut, so that those requests end and are logged before Run returns.
+	cutOpenConns(ls)
 	b.mu.Lock()
 	for _, t := range b.targets {
 		t.close()

@@ -120,8 +120,13 @@ func (l *httpListener) dispatch(cc *countingConn) {
 		c = newTLSServerConn(c, st, st.tlsErrors, func() { l.b.metrics.elbCode(l.name, 400) })
 	}
 	// The desync scan rejects bare-LF request heads at once (fasthttp
-	// would wait for its read timeout); it counts them as severe.
-	c = desync.WrapConn(c, l.port.onBareLF)
+	// would wait for its read timeout); it counts them as severe. With an
+	// access log, it shows each head to a headRecord (logRejected).
+	var tap desync.HeadTap
+	if l.b.access != nil {
+		tap = new(headRecord)
+	}
+	c = desync.WrapConnTap(c, l.port.onBareLF, tap)
 	select {
 	case l.port.conns <- c:
 	case <-l.port.done:
@@ -301,6 +306,11 @@ func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		code, reason = fasthttp.StatusBadRequest, "MalformedRequest"
 	}
+	// fasthttp moves the write deadline only for responses of the
+	// handler: on a keep-alive connection the previous response's may
+	// have passed by now (a body that came too slowly takes the idle
+	// timeout), and the answer would never be written.
+	_ = ctx.Conn().SetWriteDeadline(time.Now().Add(l.state.Load().idleTimeout))
 	ctx.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyString(statusText(code))
@@ -330,6 +340,13 @@ type portListener struct {
 	newConns    prometheus.Counter
 	rejected    prometheus.Counter
 	bytes       prometheus.Counter
+
+	// open lists the connections not closed yet (linked through their
+	// prev and next), so that a shutdown can cut those its timeout left
+	// (cutConns); emptied, when set, is closed once the list is empty.
+	openMu  sync.Mutex
+	open    *countingConn
+	emptied chan struct{}
 }
 
 func newPortListener(ln net.Listener, name string, m *metrics) *portListener {
@@ -373,7 +390,9 @@ func (p *portListener) acceptLoop() {
 		p.active.Add(1)
 		p.activeGauge.Inc()
 		p.newConns.Inc()
-		(*p.dispatch.Load())(&countingConn{Conn: c, p: p})
+		cc := &countingConn{Conn: c, p: p}
+		p.track(cc)
+		(*p.dispatch.Load())(cc)
 	}
 }
 
@@ -383,6 +402,83 @@ func (p *portListener) Close() {
 		close(p.done)
 		_ = p.ln.Close()
 	})
+}
+
+// track lists an accepted connection in p.open.
+func (p *portListener) track(c *countingConn) {
+	p.openMu.Lock()
+	c.next = p.open
+	if p.open != nil {
+		p.open.prev = c
+	}
+	p.open = c
+	p.openMu.Unlock()
+}
+
+// untrack takes a closed connection off p.open.
+func (p *portListener) untrack(c *countingConn) {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	switch {
+	case c.prev != nil:
+		c.prev.next = c.next
+	case p.open == c:
+		p.open = c.next
+	default:
+		return // never listed
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+	if p.open == nil && p.emptied != nil {
+		close(p.emptied)
+		p.emptied = nil
+	}
+}
+
+// cutConns closes the sockets of the connections still open, which ends
+// whatever they carry, and returns a channel closed once their owners have
+// closed them all: an HTTP server does once the request at hand has ended
+// (and been logged).
+func (p *portListener) cutConns() <-chan struct{} {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	if p.emptied != nil {
+		return p.emptied
+	}
+	done := make(chan struct{})
+	if p.open == nil {
+		close(done)
+		return done
+	}
+	p.emptied = done
+	for c := p.open; c != nil; c = c.next {
+		_ = c.Conn.Close() // the socket only: c is listed until its owner closes it
+	}
+	return done
+}
+
+// cutGrace bounds the wait for the requests on connections a shutdown cut
+// (cutConns) to end: one whose target does not answer is not waited for.
+const cutGrace = time.Second
+
+// cutOpenConns cuts the connections the shutdown timeout left open on the
+// sockets of ls, and waits up to cutGrace for them to be closed.
+func cutOpenConns(ls map[string]frontend) {
+	waits := make([]<-chan struct{}, 0, len(ls))
+	for _, l := range ls {
+		waits = append(waits, l.socket().cutConns())
+	}
+	timer := time.NewTimer(cutGrace)
+	defer timer.Stop()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 func (p *portListener) newView() *listenerView {
@@ -420,6 +516,8 @@ type countingConn struct {
 	net.Conn
 	p      *portListener
 	closed atomic.Bool
+
+	prev, next *countingConn // in p.open; guarded by p.openMu
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
@@ -442,6 +540,7 @@ func (c *countingConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.p.active.Add(-1)
 		c.p.activeGauge.Dec()
+		c.p.untrack(c)
 	}
 	return c.Conn.Close()
 }

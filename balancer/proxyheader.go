@@ -80,6 +80,32 @@ func hasProxySignature(br *bufio.Reader) (bool, error) {
 	}
 }
 
+// maxV1Header is the longest PROXY v1 line, CRLF included
+// (haproxy's proxy-protocol.txt, section 2.1).
+const maxV1Header = 107
+
+// bufferV1Line waits, when br starts with a v1 signature, until the line's
+// LF is buffered, or maxV1Header bytes (or br's whole buffer) without one.
+// go-proxyproto refuses a v1 line that one read did not bring whole, but the
+// spec has receivers tolerate a header split across reads (within the
+// caller's deadline, which bounds the wait); the parser still judges what
+// is buffered, so a line too long or malformed is refused as before.
+func bufferV1Line(br *bufio.Reader) error {
+	if b, _ := br.Peek(len(proxyproto.SIGV1)); !bytes.Equal(b, proxyproto.SIGV1) {
+		return nil
+	}
+	for n := len(proxyproto.SIGV1) + 1; n <= min(maxV1Header, br.Size()); n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			return err
+		}
+		if b[n-1] == '\n' {
+			return nil
+		}
+	}
+	return nil
+}
+
 // readProxyHeader consumes a PROXY v1 or v2 header from br, a connection
 // from peer, if one is there. It returns the client address the header
 // names, or the zero AddrPort when there is no header or the header does not
@@ -93,6 +119,9 @@ func readProxyHeader(br *bufio.Reader, peer netip.Addr, p *proxyPolicy) (netip.A
 	}
 	if !p.trusts(peer) {
 		return netip.AddrPort{}, errProxyUntrusted
+	}
+	if err := bufferV1Line(br); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: %v", errProxyMalformed, err)
 	}
 	h, err := proxyproto.Read(br)
 	if err != nil {

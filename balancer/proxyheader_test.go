@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func proxyHTTPDoc(trusted, backend string) string {
@@ -193,4 +195,112 @@ func FuzzReadProxyHeader(f *testing.F) {
 			t.Fatalf("consumed %d bytes of a stream without header", len(in)-len(rest))
 		}
 	})
+}
+
+// readSignal is a connection that reports the size of each read returning
+// data, so that a test can send its next bytes only once the previous ones
+// were read: each piece then arrives in a read of its own.
+type readSignal struct {
+	net.Conn
+	reads chan int
+}
+
+func (c *readSignal) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.reads <- n
+	}
+	return n, err
+}
+
+// TestProxyHeaderInPieces: a v1 header that arrives over several reads,
+// split anywhere, is accepted as if sent at once (haproxy's
+// proxy-protocol.txt: receivers should tolerate partial headers), within
+// the header timeout and the 107-byte bound; one that never completes, or
+// is malformed, is still refused.
+func TestProxyHeaderInPieces(t *testing.T) {
+	const v1 = "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n"
+	const v16 = "PROXY TCP6 2001:db8::1 2001:db8::2 5555 443\r\n"
+	var bytewise []string
+	for i := range v1 {
+		bytewise = append(bytewise, v1[i:i+1])
+	}
+	cases := []struct {
+		name    string
+		pieces  []string
+		timeout time.Duration
+		want    string // the client address, or "" for a refused header
+		rest    string // what is read after the header
+	}{
+		{"signature, then the rest", []string{"PROXY", v1[5:] + "GET /"}, 5 * time.Second, "203.0.113.7:5555", "GET /"},
+		{"inside the signature", []string{"PRO", v1[3:] + "GET /"}, 5 * time.Second, "203.0.113.7:5555", "GET /"},
+		{"CR and LF apart", []string{v1[:len(v1)-1], "\nGET /"}, 5 * time.Second, "203.0.113.7:5555", "GET /"},
+		{"TCP6 in three", []string{v16[:9], v16[9:30], v16[30:] + "GET /"}, 5 * time.Second, "[2001:db8::1]:5555", "GET /"},
+		{"byte by byte", bytewise, 5 * time.Second, "203.0.113.7:5555", ""},
+		{"garbage in pieces", []string{"PROXY", " garbage here\r\nGET /"}, 5 * time.Second, "", ""},
+		{"no line end in 107 bytes", []string{"PROXY", " TCP4 " + strings.Repeat("1", 120)}, 5 * time.Second, "", ""},
+		{"never completed", []string{"PROXY", " TCP4 203.0.113.7"}, 200 * time.Millisecond, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			policy, err := newProxyPolicy([]string{"127.0.0.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			policy.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "rejected"})
+			client, server := tcpPair(t)
+			sig := &readSignal{Conn: server, reads: make(chan int, 64)}
+			pc := newProxyConn(sig, policy, tc.timeout)
+			type result struct {
+				src  string
+				rest string
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				src := pc.RemoteAddr().String() // reads the header
+				var rest []byte
+				err := pc.err
+				if err == nil && pc.br.Buffered() > 0 {
+					rest, _ = pc.br.Peek(pc.br.Buffered())
+				}
+				done <- result{src, string(rest), err}
+			}()
+			var got result
+		send:
+			for _, p := range tc.pieces {
+				if _, err := io.WriteString(client, p); err != nil {
+					t.Fatal(err)
+				}
+				for read := 0; read < len(p); {
+					select {
+					case n := <-sig.reads:
+						read += n
+					case got = <-done: // made up its mind before the last piece
+						break send
+					}
+				}
+			}
+			if got.src == "" {
+				select {
+				case got = <-done:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the header was not read within 5s")
+				}
+			}
+			refused := testutil.ToFloat64(policy.rejected)
+			if tc.want == "" {
+				if got.err == nil || refused != 1 {
+					t.Errorf("header %q accepted (client %s, %v rejections), want it refused", strings.Join(tc.pieces, ""), got.src, refused)
+				}
+				return
+			}
+			if got.err != nil || got.src != tc.want || refused != 0 {
+				t.Errorf("header in pieces %q: client %s, error %v, %v rejections; want %s", tc.pieces, got.src, got.err, refused, tc.want)
+			}
+			if got.rest != tc.rest {
+				t.Errorf("left %q after the header, want %q", got.rest, tc.rest)
+			}
+		})
+	}
 }

@@ -220,3 +220,41 @@ func TestWebSocketClientThatStopsReading(t *testing.T) {
 		return h.metric("gantry_websocket_active_connections", lbl) == 0
 	})
 }
+
+// TestSlowBodyOnKeepAliveAnswered408: a request on a kept-alive connection
+// whose body comes too slowly is answered 408, though the write deadline
+// of the connection's previous response has passed by then.
+func TestSlowBodyOnKeepAliveAnswered408(t *testing.T) {
+	be := startBackend(t, "a", nil)
+	h := startLB(t, idleDoc(1, be.addr))
+	c, err := net.Dial("tcp", h.client.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	// Half the idle timeout later, a request whose body stalls: its 408
+	// comes an idle timeout after the head, past the first response's
+	// write deadline.
+	time.Sleep(500 * time.Millisecond)
+	if _, err := io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that stalled: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 408 {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+}

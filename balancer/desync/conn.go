@@ -56,7 +56,32 @@ func (l *listener) Accept() (net.Conn, error) {
 
 // WrapConn applies the scan of [WrapListener] to one connection.
 func WrapConn(c net.Conn, onReject func()) net.Conn {
-	sc := &conn{Conn: c, onReject: onReject}
+	return WrapConnTap(c, onReject, nil)
+}
+
+// HeadTap is shown what a connection wrapped by [WrapConnTap] reads for
+// each request whose head it scans, so that the head can be kept for a
+// request that fails after it was read (fasthttp resets the request when
+// reading its body fails). Its methods are called by the goroutine serving
+// the connection (fasthttp reads and writes it from one), and never after a
+// 101 was written; they must not block, and must not keep b past the call.
+// HeadRead may also be called from another goroutine reading a request body.
+type HeadTap interface {
+	// HeadStart says that a new request begins with the next byte read:
+	// the connection opened, or a final response starts to be written (and
+	// again when the next read begins).
+	HeadStart()
+	// HeadRead is called after each read of n > 0 bytes: b is what was
+	// read, of which the first head bytes belong to the request head (all
+	// of b while the head goes on; 0 once it ended or the scan gave up),
+	// and done says those bytes end the head with its blank line.
+	HeadRead(b []byte, head int, done bool)
+}
+
+// WrapConnTap is [WrapConn] with a tap shown the request heads it scans;
+// tap may be nil.
+func WrapConnTap(c net.Conn, onReject func(), tap HeadTap) net.Conn {
+	sc := &conn{Conn: c, onReject: onReject, tap: tap}
 	sc.reset()
 	if tc, ok := c.(tlsConner); ok {
 		return &tlsConn{conn: sc, tc: tc}
@@ -92,6 +117,7 @@ const (
 type conn struct {
 	net.Conn
 	onReject func()
+	tap      HeadTap
 
 	// rearm is set by Write (which may run on another goroutine once a
 	// connection is hijacked) and consumed by Read; everything below it is
@@ -100,10 +126,12 @@ type conn struct {
 	closed atomic.Bool // a 101 was written: never scan again
 	eof    atomic.Bool // a Read reported io.EOF: the client closed its side
 
-	phase   uint8
-	lineLen int    // bytes in the current line so far, LF excluded
-	lastCR  bool   // the last byte of the current line is CR
-	tail    uint64 // last 8 non-CR bytes of the request line
+	phase    uint8
+	lineLen  int    // bytes in the current line so far, LF excluded
+	lastCR   bool   // the last byte of the current line is CR
+	tail     uint64 // last 8 non-CR bytes of the request line
+	headDone bool   // the blank line ending the head was read
+	headN    int    // bytes of the last scanned read that are head
 }
 
 // ClientEnded reports whether a Read has seen the client close its side.
@@ -117,7 +145,14 @@ func (c *conn) reset() {
 	c.lineLen = 0
 	c.lastCR = false
 	c.tail = 0
+	c.headDone = false
+	if c.tap != nil {
+		c.tap.HeadStart()
+	}
 }
+
+// HeadTap returns the tap given to [WrapConnTap], or nil.
+func (c *conn) HeadTap() HeadTap { return c.tap }
 
 // Unwrap returns the wrapped connection. The scan buffers nothing, so the
 // wrapped connection's readiness is the wrapper's; reading it directly only
@@ -137,9 +172,16 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.eof.Store(true)
 	}
 	if c.phase == phaseIdle || n <= 0 {
+		if c.tap != nil && n > 0 && !c.closed.Load() {
+			c.tap.HeadRead(p[:n], 0, false)
+		}
 		return n, err
 	}
-	if at := c.scan(p[:n]); at >= 0 {
+	at := c.scan(p[:n])
+	if c.tap != nil && at < 0 {
+		c.tap.HeadRead(p[:n], c.headN, c.headDone)
+	}
+	if at >= 0 {
 		// Hand over the head up to the offending LF, which cannot complete
 		// it, and fail the next read: fasthttp answers a read error with 400
 		// only once it holds some bytes of the request (an error on the first
@@ -165,6 +207,9 @@ func (c *conn) Write(p []byte) (int, error) {
 			c.closed.Store(true)
 		case p[9] != '1':
 			c.rearm.Store(true)
+			if c.tap != nil && !c.closed.Load() {
+				c.tap.HeadStart() // a head kept must not pass for the next request's
+			}
 		}
 	}
 	return c.Conn.Write(p)
@@ -175,6 +220,7 @@ func (c *conn) Write(p []byte) (int, error) {
 // bytes.IndexByte; only the short request line is walked byte by byte, for
 // its last eight bytes.
 func (c *conn) scan(b []byte) int {
+	c.headN = len(b)
 	off := 0
 	for off < len(b) && c.phase != phaseIdle {
 		var j int
@@ -196,6 +242,7 @@ func (c *conn) scan(b []byte) int {
 		}
 		off += j + 1
 	}
+	c.headN = off
 	return -1
 }
 
@@ -245,6 +292,7 @@ func (c *conn) endLine() bool {
 		return true
 	case blank:
 		c.phase = phaseIdle // end of head: leave the body alone
+		c.headDone = true
 	}
 	return false
 }
