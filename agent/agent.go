@@ -26,6 +26,19 @@ type Source interface {
 	UpdateTaskStatus(ctx context.Context, id string, st store.TaskStatus) error
 }
 
+// Syncer is implemented by a Source whose placements may lag behind the
+// leader's: a local replica of the store, which a restarted raft follower
+// restores from its last snapshot and replays only as the leader sends it
+// the rest of the log. Before its first reconcile, the agent waits until
+// the placements have caught up with the index LeaderIndex returned, so
+// that it neither starts nor reports tasks by a state the store left long
+// ago.
+type Syncer interface {
+	// LeaderIndex returns the index (Placements.Index) of the leader's
+	// desired state now. It may block on I/O and honours ctx.
+	LeaderIndex(ctx context.Context) (uint64, error)
+}
+
 // Registrar publishes the node's target registrations (discovery.Cluster).
 type Registrar interface {
 	Register(r discovery.Registration) error
@@ -125,7 +138,13 @@ func New(cfg Config) (*Agent, error) {
 // drivers' Close decides (processes stop, containers stay to be adopted).
 func (a *Agent) Run(ctx context.Context) error {
 	adopt := a.recover(ctx)
+	// Placements(ctx, since) return once their index exceeds since: from
+	// the leader's index minus one, the first are at least as new as the
+	// leader's state now.
 	var since uint64
+	if idx := a.leaderIndex(ctx); idx > 0 {
+		since = idx - 1
+	}
 	first := true
 	for ctx.Err() == nil {
 		p, err := a.cfg.Source.Placements(ctx, since)
@@ -141,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if first {
 			a.removeForeign(ctx, p, adopt)
 		}
-		a.reconcile(ctx, p, adopt, first)
+		a.reconcile(ctx, p, adopt)
 		if first {
 			a.removeStrays(ctx, adopt)
 			adopt = nil
@@ -150,6 +169,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.wg.Wait()
 	return nil
+}
+
+// leaderIndex is the leader's index when the Source may lag behind it (see
+// Syncer), 0 otherwise or once ctx ends. It retries until the leader
+// answers: nothing this node could do before is safe.
+func (a *Agent) leaderIndex(ctx context.Context) uint64 {
+	s, ok := a.cfg.Source.(Syncer)
+	if !ok {
+		return 0
+	}
+	for ctx.Err() == nil {
+		idx, err := s.LeaderIndex(ctx)
+		if err == nil {
+			return idx
+		}
+		if ctx.Err() == nil {
+			a.log.Debug("asking the leader's index before the first placements", "err", err)
+			sleep(ctx, a.cfg.Retry)
+		}
+	}
+	return 0
 }
 
 // recover asks every driver for the tasks it still has, by task ID.
@@ -224,7 +264,7 @@ func (a *Agent) removeForeign(ctx context.Context, p *store.Placements, adopt ma
 
 // reconcile starts runners for new placements, passes desired-status
 // changes to running ones, and stops tasks the store no longer has.
-func (a *Agent) reconcile(ctx context.Context, p *store.Placements, adopt map[string][]recovered, first bool) {
+func (a *Agent) reconcile(ctx context.Context, p *store.Placements, adopt map[string][]recovered) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	seen := make(map[string]bool, len(p.Tasks))
@@ -236,12 +276,18 @@ func (a *Agent) reconcile(ctx context.Context, p *store.Placements, adopt map[st
 		r := a.runners[t.ID]
 		switch {
 		case r != nil:
+			r.observe(t.LastStatus)
 			if !t.Live() && r.finished() {
 				delete(a.runners, t.ID)
 				continue
 			}
 			if t.DesiredStatus != store.TaskRunning {
 				r.stop(t.StoppedReason)
+			} else if !t.Live() {
+				// The store has it STOPPED while this runner drives it: it
+				// was started by placements that were behind the store.
+				// Nothing may run for a stopped task.
+				r.stop(reasonAlreadyStopped)
 			}
 		case !t.Live():
 		case t.DesiredStatus != store.TaskRunning && t.LastStatus == store.TaskProvisioning:
@@ -253,9 +299,11 @@ func (a *Agent) reconcile(ctx context.Context, p *store.Placements, adopt map[st
 				// Stopped while the agent was away: adopt it to drain it.
 				r.stop(t.StoppedReason)
 			}
-		case first || t.DesiredStatus != store.TaskRunning:
-			// The store says it runs here, but this agent never started it
-			// and the host has nothing of it: a previous run's task is lost.
+		default:
+			// The store says it runs here (PENDING or later), but this agent
+			// never started it and the host has nothing of it: a previous
+			// run's task is lost. Not only on the first placements: a
+			// restarted node's replica may show it only once it caught up.
 			a.startRunner(ctx, p, t, nil, modeLost)
 		}
 	}
@@ -289,11 +337,7 @@ func (a *Agent) startRunner(ctx context.Context, p *store.Placements, t *store.T
 		case modeNeverStarted:
 			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped})
 		case modeLost:
-			// Not the task's failure: it is replaced without counting
-			// against its deployment (no launch back-off, no breaker).
-			r.log.Warn("task lost with the previous run of the agent")
-			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped,
-				StoppedReason: "Task lost: the agent restarted and the host no longer runs it"})
+			r.reportLost(ctx)
 		default:
 			r.run(ctx)
 		}

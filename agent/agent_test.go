@@ -99,6 +99,9 @@ type harness struct {
 	host          string
 	listenTimeout time.Duration
 	prom          *prometheus.Registry
+	// source, when set, replaces src as the agent's Source (src still
+	// records the reports it passes on).
+	source agent.Source
 }
 
 func newHarness(t *testing.T, docs ...string) *harness {
@@ -128,8 +131,12 @@ func (h *harness) start() {
 	if h.host != "" {
 		host = h.host
 	}
+	var src agent.Source = h.src
+	if h.source != nil {
+		src = h.source
+	}
 	a, err := agent.New(agent.Config{
-		Node: node, Source: h.src, Drivers: map[string]driver.Driver{"process": h.drv},
+		Node: node, Source: src, Drivers: map[string]driver.Driver{"process": h.drv},
 		Registrar: h.reg, Drain: h.drain, HostAddress: host, ListenTimeout: h.listenTimeout, Registry: h.metrics(),
 		Retry: 10 * time.Millisecond, HealthPoll: 5 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),

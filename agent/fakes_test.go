@@ -392,3 +392,51 @@ func (d *fakeDrain) WaitDrained(ctx context.Context, group, address string) erro
 }
 
 func (d *fakeDrain) let() { d.once.Do(func() { close(d.release) }) }
+
+// laggingSource is the Source of a restarted server whose replica of the
+// store is behind: its placements are cut from stale (an older snapshot of
+// the same store) until catchUp, then from the store. Reports reach the
+// store (the leader) all along.
+type laggingSource struct {
+	*memSource
+	stale  *store.State
+	caught chan struct{}
+	once   sync.Once
+}
+
+var _ agent.Source = (*laggingSource)(nil)
+
+func newLaggingSource(src *memSource, stale *store.State) *laggingSource {
+	return &laggingSource{memSource: src, stale: stale, caught: make(chan struct{})}
+}
+
+func (s *laggingSource) Placements(ctx context.Context, since uint64) (*store.Placements, error) {
+	select {
+	case <-s.caught:
+		return s.memSource.Placements(ctx, since)
+	default:
+	}
+	if s.stale.Version > since {
+		s.j.add("placements stale %d", s.stale.Version)
+		return s.stale.PlacementsOf(s.node), nil
+	}
+	select {
+	case <-s.caught:
+		return s.memSource.Placements(ctx, since)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// catchUp makes the replica current: placements come from the store.
+func (s *laggingSource) catchUp() { s.once.Do(func() { close(s.caught) }) }
+
+// syncingSource is a laggingSource that knows the leader's index.
+type syncingSource struct{ *laggingSource }
+
+var _ agent.Syncer = syncingSource{}
+
+func (s syncingSource) LeaderIndex(ctx context.Context) (uint64, error) {
+	s.j.add("leader index")
+	return s.st.Snapshot().Version, nil
+}

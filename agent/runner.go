@@ -22,7 +22,12 @@ const (
 	ReasonHealthCheck = "Task failed container health checks"
 	ReasonNoDriver    = driver.ReasonCannotStart + ": this node has no %s driver"
 	ReasonUnknownTD   = driver.ReasonCannotStart + ": task definition %s is unknown"
+	ReasonLost        = "Task lost: the agent restarted and the host no longer runs it"
 )
+
+// reasonAlreadyStopped stops a runner whose task the store has STOPPED; the
+// store keeps its own reason (a STOPPED task takes no more reports).
+const reasonAlreadyStopped = "Task already stopped"
 
 // drainSlack is how long past the deregistration delay the agent waits for
 // the balancers' acknowledgement.
@@ -51,6 +56,10 @@ type runner struct {
 	stopCh   chan string
 	done     chan struct{}
 
+	seenMu sync.Mutex
+	seen   string        // the task's LastStatus in the newest placements
+	seenCh chan struct{} // signalled (capacity 1) when seen changes
+
 	drv        driver.Driver
 	containers []container
 	regs       []reg
@@ -75,6 +84,8 @@ func newRunner(a *Agent, p *store.Placements, t *store.Task, adopt []recovered) 
 		log:    a.log.With("task", t.ID, "service", t.Service, "task_definition", t.TaskDefinition),
 		stopCh: make(chan string, 1),
 		done:   make(chan struct{}),
+		seen:   t.LastStatus,
+		seenCh: make(chan struct{}, 1),
 	}
 	if r.svc != nil {
 		for _, lb := range r.svc.Spec.LoadBalancers {
@@ -95,6 +106,65 @@ func (r *runner) adopts() bool {
 // stop asks the runner to drain and stop the task (once).
 func (r *runner) stop(reason string) {
 	r.stopOnce.Do(func() { r.stopCh <- reason })
+}
+
+// observe records the task's LastStatus in the newest placements.
+func (r *runner) observe(status string) {
+	r.seenMu.Lock()
+	changed := r.seen != status
+	r.seen = status
+	r.seenMu.Unlock()
+	if changed {
+		select {
+		case r.seenCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (r *runner) seenStatus() string {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	return r.seen
+}
+
+// awaitPending waits, once PENDING is reported, until the placements show
+// the task past PROVISIONING, and reports whether the runner may go on
+// (a stop asked meanwhile is the caller's to handle). Placements read from
+// a replica that is behind the store (a restarted server replays its log)
+// show as PROVISIONING a task that a previous run of the agent started, or
+// that has stopped since: only PENDING, which the report just recorded
+// (reports never move a task back), makes the task this runner's to start.
+func (r *runner) awaitPending(ctx context.Context) bool {
+	for {
+		switch st := r.seenStatus(); st {
+		case store.TaskProvisioning:
+		case store.TaskPending:
+			return true
+		case store.TaskStopped:
+			r.log.Info("the task had stopped already: not starting it")
+			return false
+		default:
+			r.reportLost(ctx)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.seenCh:
+		case reason := <-r.stopCh:
+			r.stopCh <- reason
+			return true
+		}
+	}
+}
+
+// reportLost reports a task that a previous run of the agent started and
+// the host no longer runs. It is not the task's failure: it is replaced
+// without counting against its deployment (no launch back-off, no breaker).
+func (r *runner) reportLost(ctx context.Context) {
+	r.log.Warn("task lost with the previous run of the agent")
+	r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped, StoppedReason: ReasonLost})
 }
 
 func (r *runner) finished() bool {
@@ -136,6 +206,9 @@ func (r *runner) run(ctx context.Context) {
 		r.log.Info("adopted the task's containers from a previous run")
 	} else {
 		r.report(ctx, store.TaskStatus{LastStatus: store.TaskPending})
+		if !r.awaitPending(ctx) {
+			return
+		}
 		if r.stopRequested() {
 			r.report(ctx, store.TaskStatus{LastStatus: store.TaskStopped})
 			return

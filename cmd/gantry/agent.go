@@ -133,6 +133,8 @@ func openDrivers(ctx context.Context, f serverFlags, names []string, hostIP stri
 	return out, closeAll, nil
 }
 
+var _ agent.Syncer = (*placementSource)(nil)
+
 // placementSource is the agent's view of the desired state. A node with a
 // replica of the store (--dev, --server) reads its own; writes that this
 // replica cannot take (a raft follower) and every call of a node without
@@ -161,6 +163,27 @@ func (s *placementSource) Placements(ctx context.Context, since uint64) (*store.
 		return nil, err
 	}
 	return c.NodePlacements(ctx, s.node, since, s.wait)
+}
+
+// LeaderIndex is the leader's placements index, so that a restarted node's
+// agent waits for its replica to catch up before acting on it (agent.Syncer);
+// 0 without a replica (the leader answers every query) and on the leader.
+func (s *placementSource) LeaderIndex(ctx context.Context) (uint64, error) {
+	if s.local == nil || s.leader == nil {
+		return 0, nil
+	}
+	api, self := s.leader()
+	if self {
+		return 0, nil
+	}
+	if api == "" {
+		return 0, errors.New("no raft leader is known yet")
+	}
+	p, err := apiserver.NewClient("http://"+api).NodePlacements(ctx, s.node, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	return p.Index, nil
 }
 
 func (s *placementSource) UpdateTaskStatus(ctx context.Context, id string, st store.TaskStatus) error {
