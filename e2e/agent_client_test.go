@@ -73,6 +73,18 @@ defaultAction: {forward: {targetGroup: web}}
 	if strings.Count(targets, "worker-1") != 2 || !strings.Contains(targets, "task") {
 		t.Errorf("srv's targets of web =\n%s\nwant two task targets owned by worker-1", targets)
 	}
+	// worker-1 has no copy of the groups, so it checks nothing: srv checks
+	// its targets (they used to stay "initial", served only because the
+	// group failed open).
+	eventually(t, 30*time.Second, "worker-1's targets healthy on srv", func() bool {
+		healthy := 0
+		for _, l := range strings.Split(cli(t, srv, "get", "targets", "web").stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[2] == "healthy" {
+				healthy++
+			}
+		}
+		return healthy == 2
+	})
 
 	// Scale in: the client's agent drains through srv before SIGTERM.
 	mustCLI(t, srv, "apply", "-f", writeFile(t, t.TempDir(), "work.yaml", strings.Replace(doc, "desiredCount: 2", "desiredCount: 1", 1)))

@@ -145,13 +145,17 @@ func clusterNodes(c *discovery.Cluster) func() []apiserver.Node {
 }
 
 // discoveredTargets turns the cluster's live registrations into the
-// balancer's discovered targets. Targets another node owns take that node's
-// health verdict; this node checks its own.
+// balancer's discovered targets. Targets another server node owns take that
+// node's health verdict; this node checks its own, and those of nodes
+// without the desired state (agent-only nodes, which have no copy of the
+// groups and so check nothing).
 func discoveredTargets(c *discovery.Cluster, self string) map[string][]balancer.DiscoveredTarget {
 	out := map[string][]balancer.DiscoveredTarget{}
 	suspect := map[string]bool{}
+	checks := map[string]bool{} // the node checks the targets it owns
 	for _, m := range c.Members() {
 		suspect[m.Name] = m.State == discovery.MemberSuspect
+		checks[m.Name] = slices.Contains(m.Meta.Roles, "server")
 	}
 	for group, regs := range c.Snapshot() {
 		for _, r := range regs {
@@ -170,7 +174,7 @@ func discoveredTargets(c *discovery.Cluster, self string) map[string][]balancer.
 				Source: string(r.Source),
 				Node:   r.Node,
 				Task:   r.Task,
-				Shared: r.Node != self,
+				Shared: r.Node != self && (checks[r.Node] || suspect[r.Node]),
 				Health: string(r.Health),
 				Reason: r.Reason,
 
