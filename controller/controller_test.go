@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/gantrylb/gantry/scheduler"
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
 )
@@ -209,5 +211,133 @@ gantry_scheduler_plans_total 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"gantry_scheduler_tasks_placed_total", "gantry_scheduler_unplaced_tasks", "gantry_scheduler_plans_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSuspectNodeKeepsItsTasks: the balancer reads a suspect node's targets
+// unhealthy (Target.Timeout) although no health check failed; the scheduler
+// must not stop its tasks or count them failed. A real verdict still does.
+func TestSuspectNodeKeepsItsTasks(t *testing.T) {
+	for _, state := range []string{"suspect", "alive"} {
+		t.Run(state, func(t *testing.T) {
+			st := store.NewMemory()
+			apply(t, st, "2")
+			now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+			c := New(Config{Store: st, Nodes: nodes, Now: func() time.Time { return now },
+				Health: func(group, addr string) (string, bool) { return spec.TargetUnhealthy, true }})
+			ctx := context.Background()
+			if _, err := c.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			port := 31000
+			for id := range st.Snapshot().Tasks {
+				port++
+				err := st.UpdateTaskStatus(ctx, id, store.TaskStatus{LastStatus: store.TaskRunning, At: now,
+					HostPorts: []store.PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: port}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.cfg.Nodes = func() []NodeInfo {
+				ns := nodes()
+				ns[0].State = state
+				return ns
+			}
+			now = now.Add(time.Minute)
+			if _, err := c.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s := st.Snapshot()
+			stopped := map[string]int{}
+			for _, task := range s.Tasks {
+				if task.DesiredStatus != store.TaskRunning {
+					stopped[task.Node]++
+					if task.StoppedReason != "Task failed ELB health checks" {
+						t.Errorf("task %s stopped: %q", task.ID, task.StoppedReason)
+					}
+				}
+			}
+			failed := 0
+			for _, d := range s.Deployments {
+				failed += d.FailedTasks
+			}
+			want := map[string]int{"n1": 1, "n2": 1}
+			if state == "suspect" {
+				want = map[string]int{"n2": 1} // n2 is alive: its verdict is real
+			}
+			if fmt.Sprint(stopped) != fmt.Sprint(want) || failed != len(s.Tasks)-2 {
+				t.Errorf("n1 %s: stopped by node %v, failed tasks %d; want %v, %d", state, stopped, failed, want, len(s.Tasks)-2)
+			}
+		})
+	}
+}
+
+// TestLoadBalancersChangeDeploys: a service moved to another target group
+// gets a new deployment whose tasks replace the old ones (which stay
+// registered where they started), as ECS UpdateService does.
+func TestLoadBalancersChangeDeploys(t *testing.T) {
+	st := store.NewMemory()
+	apply(t, st, "2")
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	// The first two tasks (ports 31001, 31002) registered in web, the
+	// others in web2; every one is healthy where it is.
+	port := 31000
+	healthy := func(group, addr string) (string, bool) {
+		first := addr <= "127.0.0.1:31002"
+		return spec.TargetHealthy, first == (group == "web")
+	}
+	c := New(Config{Store: st, Nodes: nodes, Now: func() time.Time { return now }, Health: healthy})
+	ctx := context.Background()
+	step := func() {
+		t.Helper()
+		if _, err := c.Step(ctx); err != nil {
+			t.Fatalf("Step: %v", err)
+		}
+		for id, task := range st.Snapshot().Tasks {
+			if task.LastStatus == store.TaskProvisioning && task.DesiredStatus == store.TaskRunning {
+				port++
+				err := st.UpdateTaskStatus(ctx, id, store.TaskStatus{LastStatus: store.TaskRunning, At: now,
+					HostPorts: []store.PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: port}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		now = now.Add(time.Minute)
+	}
+	step()
+	step()
+	if d := st.Snapshot().Deployments["web/1"]; d == nil || d.RolloutState != scheduler.RolloutCompleted {
+		t.Fatalf("web/1 = %+v, want completed", d)
+	}
+
+	moved := strings.Replace(strings.Replace(workload, "COUNT", "2", 1), "targetGroup: web,", "targetGroup: web2,", 1)
+	docs, err := spec.Decode("w.yaml", []byte("kind: TargetGroup\nname: web2\n---\n"+moved))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, docs); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	step()
+	for _, task := range st.Snapshot().Tasks {
+		if task.Deployment == "web/1" && task.DesiredStatus != store.TaskRunning {
+			t.Errorf("task %s of web/1 stopped (%s) before its replacement ran", task.ID, task.StoppedReason)
+		}
+	}
+	for range 3 {
+		step()
+	}
+	s := st.Snapshot()
+	if d := s.Deployments["web/2"]; d == nil || d.Status != scheduler.DeploymentPrimary || d.TaskDefinition != "web:1" {
+		t.Fatalf("web/2 = %+v, want the primary deployment of web:1", d)
+	}
+	for _, task := range s.Tasks {
+		if running := task.DesiredStatus == store.TaskRunning; running != (task.Deployment == "web/2") {
+			t.Errorf("task %s of %s: desired %s (%s)", task.ID, task.Deployment, task.DesiredStatus, task.StoppedReason)
+		}
+	}
+	if _, n := live(s); n != 2 {
+		t.Errorf("%d tasks desired running, want 2", n)
 	}
 }

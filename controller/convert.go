@@ -36,8 +36,10 @@ type TargetHealth func(group, addr string) (state string, ok bool)
 func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP string, now time.Time, seed uint64) *scheduler.Snapshot {
 	snap := &scheduler.Snapshot{Now: now, Seed: seed, TaskDefinitions: map[string]*spec.TaskDefinition{}}
 	hostIPs := make(map[string]string, len(nodes))
+	suspect := map[string]bool{}
 	for _, n := range nodes {
 		hostIPs[n.Name] = cmp.Or(n.HostIP, hostIP)
+		suspect[n.Name] = n.State == "suspect"
 		status := nodeStatus(n.State)
 		if _, draining := st.DrainingNodes[n.Name]; draining && status == "alive" {
 			status = "draining"
@@ -71,10 +73,18 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 		snap.Services = append(snap.Services, scheduler.Service{Spec: spec, TaskDefinition: svc.TaskDefinition})
 	}
 	for _, t := range sortedTasks(st) {
+		// The targets of a suspect node read unhealthy (Target.Timeout: they
+		// take no new requests) although no health check failed: its tasks'
+		// health is unknown until gossip settles, so the scheduler neither
+		// stops them nor counts them failed.
+		h := ""
+		if !suspect[t.Node] {
+			h = taskHealth(st, t, health, cmp.Or(hostIPs[t.Node], hostIP))
+		}
 		snap.Tasks = append(snap.Tasks, scheduler.Task{
 			ID: t.ID, Service: t.Service, TaskDefinition: t.TaskDefinition, Deployment: t.Deployment,
 			Node: t.Node, DesiredStatus: t.DesiredStatus, LastStatus: t.LastStatus,
-			Health: taskHealth(st, t, health, cmp.Or(hostIPs[t.Node], hostIP)), StartedAt: t.StartedAt, Failed: t.Failed,
+			Health: h, StartedAt: t.StartedAt, Failed: t.Failed,
 			StoppedReason: t.StoppedReason, StoppedAt: t.StoppedAt, Counted: t.Counted,
 		})
 	}

@@ -121,13 +121,14 @@ func (p *planner) failed(ds *deployments, d *Deployment) {
 }
 
 // currentDeployment returns the primary deployment, starting one when the
-// service's revision changed, and trips the circuit breaker: after
-// spec.FailureThreshold(desired) failed tasks the deployment fails and, with
-// rollback, a new deployment returns to the last completed revision.
+// service's revision changed or the caller forces one, and trips the circuit
+// breaker: after spec.FailureThreshold(desired) failed tasks the deployment
+// fails and, with rollback, a new deployment returns to the last completed
+// revision.
 func (p *planner) currentDeployment(svc *Service, ds *deployments) *Deployment {
 	name := svc.Spec.ServiceName
 	prim := ds.primary()
-	if prim == nil || (svc.TaskDefinition != prim.TaskDefinition && svc.TaskDefinition != prim.RollbackOf) {
+	if prim == nil || svc.ForceNewDeployment || (svc.TaskDefinition != prim.TaskDefinition && svc.TaskDefinition != prim.RollbackOf) {
 		prim = p.startDeployment(ds, svc.TaskDefinition, "")
 		if prim.Seq > 1 {
 			p.event(name, fmt.Sprintf("(service %s) has started a deployment (deployment %s) of task definition %s.", name, prim.ID, prim.TaskDefinition))

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/gantrylb/gantry/spec"
 )
@@ -27,10 +28,13 @@ type demand struct {
 	cpu, memory int
 	ports       []spec.HostPort
 	driver      string
+	// checkWindow is ContainerCheckWindow of the revision.
+	checkWindow time.Duration
 }
 
 func demandOf(td *spec.TaskDefinition) demand {
-	return demand{cpu: td.CPUUnits(), memory: td.MemoryMiB(), ports: td.HostPorts(), driver: td.EffectiveDriver()}
+	return demand{cpu: td.CPUUnits(), memory: td.MemoryMiB(), ports: td.HostPorts(), driver: td.EffectiveDriver(),
+		checkWindow: ContainerCheckWindow(td)}
 }
 
 // nodeState is a node with what is reserved on it so far in this plan.

@@ -104,6 +104,7 @@ type planner struct {
 	deps    map[string][]Deployment
 	demands map[string]*demand
 	stopped map[string]bool // tasks this plan stops
+	current map[string]bool // tasks of the primary deployments that stay (classify)
 	out     *Result
 	rng     *splitMix
 }
@@ -116,6 +117,7 @@ func newPlanner(snap *Snapshot) *planner {
 		deps:    map[string][]Deployment{},
 		demands: map[string]*demand{},
 		stopped: map[string]bool{},
+		current: map[string]bool{},
 		out:     &Result{},
 		rng:     &splitMix{state: snap.Seed},
 	}

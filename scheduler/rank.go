@@ -35,8 +35,8 @@ type ranker struct {
 	rng   *splitMix
 }
 
-// newRanker builds the ranking steps, counting the service's tasks that are
-// not being stopped. With no strategy, tasks spread over nodes.
+// newRanker builds the ranking steps, counting the service's tasks that stay
+// (its primary deployment's). With no strategy, tasks spread over nodes.
 func (p *planner) newRanker(svc *Service, c *placeCtx) *ranker {
 	strategies := svc.Spec.PlacementStrategy
 	if len(strategies) == 0 {
@@ -84,9 +84,13 @@ func (p *planner) rankStep(s spec.PlacementStrategy, service string) rankStep {
 	return st
 }
 
-// counts reports whether a task counts for spreading: live and not stopping.
+// counts reports whether a task counts for spreading: one of the primary
+// deployment's that this plan does not stop (classify's current: live, on an
+// alive node). The others are the ones a rollout or a drain is about to
+// replace: counting them would pile the new revision where the old one was
+// scarce.
 func (p *planner) counts(t *Task) bool {
-	return t.live() && !t.stopping() && !p.stopped[t.ID]
+	return p.current[t.ID] && !p.stopped[t.ID]
 }
 
 func (s *rankStep) add(node int) {

@@ -1,9 +1,13 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/gantrylb/gantry/spec"
 )
 
 // reconcile plans one service: reap and count failures, pick the deployment,
@@ -18,13 +22,23 @@ func (p *planner) reconcile(svc *Service) {
 	stopsBefore := len(p.out.Stop)
 
 	current, old := p.classify(svc, ds, prim, all)
+	for _, t := range current {
+		p.current[t.ID] = true
+	}
 	desired := svc.Spec.Desired()
 	cfg := svc.Spec.DeploymentConfiguration
 	minHealthy := (desired*cfg.MinimumHealthy() + 99) / 100 // rounded up, as ECS
 	maxTotal := max(desired*cfg.Maximum()/100, desired)     // rounded down
+	// The primary's tasks count once stable, old ones while they serve: a
+	// new task that may yet crash must not let an old one go.
 	healthy := 0
-	for _, t := range slices.Concat(current, old) {
-		if p.healthy(svc, t) {
+	for _, t := range current {
+		if p.ready(svc, t) {
+			healthy++
+		}
+	}
+	for _, t := range old {
+		if p.serving(svc, t) {
 			healthy++
 		}
 	}
@@ -33,7 +47,7 @@ func (p *planner) reconcile(svc *Service) {
 		victims := p.victims(svc, current, surplus)
 		for _, t := range victims {
 			p.stop(t, fmt.Sprintf("Scaling activity initiated by (deployment %s)", prim.ID))
-			if p.healthy(svc, t) {
+			if p.ready(svc, t) {
 				healthy--
 			}
 		}
@@ -46,7 +60,7 @@ func (p *planner) reconcile(svc *Service) {
 		victims := p.victims(svc, old, len(old))
 		var stopped []*Task
 		for _, t := range victims {
-			h := p.healthy(svc, t)
+			h := p.serving(svc, t)
 			if h && budget <= 0 {
 				continue
 			}
@@ -73,7 +87,7 @@ func (p *planner) reconcile(svc *Service) {
 	}
 	steady := started == 0 && len(p.out.Stop) == stopsBefore && len(old) == 0 && len(current) == desired
 	for _, t := range current {
-		steady = steady && p.healthy(svc, t)
+		steady = steady && p.ready(svc, t)
 	}
 	live := map[string]int{}
 	for _, t := range slices.Concat(current, old) {
@@ -83,8 +97,9 @@ func (p *planner) reconcile(svc *Service) {
 }
 
 // classify stops tasks of lost nodes and tasks failing their health checks
-// after the grace period, and splits the rest into the current revision on
-// usable nodes and the old ones (older revisions, draining nodes).
+// after the grace period, and splits the rest into the current ones (the
+// primary deployment's, on usable nodes) and the old ones (older revisions
+// and deployments, draining nodes).
 func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all []*Task) (current, old []*Task) {
 	for _, t := range all {
 		n := p.byName[t.Node]
@@ -107,7 +122,11 @@ func (p *planner) classify(svc *Service, ds *deployments, prim *Deployment, all 
 			}
 			p.event(svc.Spec.ServiceName, fmt.Sprintf("(service %s) (task %s) is unhealthy in (target-group %s) due to (reason Health checks failed).",
 				svc.Spec.ServiceName, t.ID, strings.Join(groups, ", ")))
-		case t.TaskDefinition == prim.TaskDefinition && n.node.Status == NodeAlive:
+		case t.TaskDefinition == prim.TaskDefinition && n.node.Status == NodeAlive && (t.Deployment == prim.ID || prim.RollbackOf != ""):
+			// A deployment replaces the tasks of the older ones even when they
+			// run its revision (a forced deployment: they may be registered in
+			// the wrong target groups); a rollback keeps the tasks of the
+			// revision it returns to.
 			current = append(current, t)
 		default:
 			old = append(old, t)
@@ -134,6 +153,60 @@ func (p *planner) healthy(svc *Service, t *Task) bool {
 		return false
 	}
 	return len(svc.Spec.LoadBalancers) == 0 || t.Health == HealthHealthy
+}
+
+// serving reports whether an old task counts while a deployment replaces
+// it: RUNNING, past the grace period and not unhealthy in its service's
+// target groups. Its target health may be unknown without anything wrong:
+// its owner is suspect, or it is registered in the target groups its
+// service left (which is why it is replaced).
+func (p *planner) serving(svc *Service, t *Task) bool {
+	if t.LastStatus != StatusRunning || !p.pastGrace(svc, t) {
+		return false
+	}
+	return len(svc.Spec.LoadBalancers) == 0 || t.Health != HealthUnhealthy
+}
+
+// ready reports whether a task of the primary deployment counts: healthy
+// and stable. Until then it neither completes its deployment nor lets an
+// old task stop.
+func (p *planner) ready(svc *Service, t *Task) bool {
+	return p.healthy(svc, t) && p.stable(t)
+}
+
+// StabilizationPeriod is how long a task must have stayed RUNNING before it
+// counts for its deployment (ready), so that a task that exits soon after it
+// started (a crash at startup) fails its deployment instead of completing
+// it. A task with container health checks also waits for the longest its
+// essential containers' checks may take to turn unhealthy
+// (ContainerCheckWindow): the agent stops it then, and the failure counts
+// for the circuit breaker.
+const StabilizationPeriod = 10 * time.Second
+
+// stable reports whether t has been RUNNING for its stabilization period.
+func (p *planner) stable(t *Task) bool {
+	period := StabilizationPeriod + p.demand(t.TaskDefinition).checkWindow
+	return !t.StartedAt.IsZero() && !p.snap.Now.Before(t.StartedAt.Add(period))
+}
+
+// ContainerCheckWindow is the longest the container health checks of td's
+// essential containers may take to find a container that fails from the
+// start unhealthy: the first check runs one interval after the start,
+// failures count once startPeriod is over, retries of them in a row make it
+// unhealthy, the last one after its timeout. Zero without checks.
+func ContainerCheckWindow(td *spec.TaskDefinition) time.Duration {
+	var w time.Duration
+	for i := range td.ContainerDefinitions {
+		c := &td.ContainerDefinitions[i]
+		hc := c.HealthCheck
+		if hc == nil || !c.IsEssential() {
+			continue
+		}
+		interval := cmp.Or(hc.Interval, spec.DefaultContainerHCInterval)
+		s := hc.StartPeriod + cmp.Or(hc.Retries, spec.DefaultContainerHCRetries)*interval + cmp.Or(hc.Timeout, spec.DefaultContainerHCTimeout)
+		w = max(w, time.Duration(s)*time.Second)
+	}
+	return w
 }
 
 func (p *planner) replaceReason(t *Task, prim *Deployment) string {

@@ -384,3 +384,155 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		t.Errorf("LaunchBackoff(100) = %v", LaunchBackoff(100))
 	}
 }
+
+// A revision whose tasks reach RUNNING and then fail (an exit soon after the
+// start, a container health check that fails) must not complete its
+// deployment: the failures trip the circuit breaker, which rolls back, and
+// the old tasks keep running meanwhile. No load balancer is involved.
+func TestCrashAfterRunningTripsBreaker(t *testing.T) {
+	tests := []struct {
+		name        string
+		healthCheck *spec.ContainerHealthCheck
+		crashAfter  time.Duration // how long web:2's tasks run before failing
+	}{
+		{"exit after 2s", nil, 2 * time.Second},
+		{"container health check", &spec.ContainerHealthCheck{Command: []string{"CMD", "false"}, Interval: 5, Retries: 2, Timeout: 2}, 14 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.addNodes(3, 4096, 4096)
+			h.taskDef("web:1", 256, 128, 0)
+			h.taskDef("web:2", 256, 128, 0)
+			h.taskDefs["web:2"].ContainerDefinitions[0].HealthCheck = tt.healthCheck
+			s := svc("web", 2, deployment(100, 200, true, true))
+			h.service(s, "web:1")
+			h.converge(all)
+			h.service(s, "web:2")
+			for range 120 {
+				h.plan()
+				for _, task := range h.tasks {
+					switch {
+					case task.DesiredStatus == StatusStopped:
+						task.LastStatus = StatusStopped
+					case task.LastStatus == StatusPending:
+						task.LastStatus, task.StartedAt = StatusRunning, h.now
+					case task.TaskDefinition == "web:2" && task.live() && !h.now.Before(task.StartedAt.Add(tt.crashAfter)):
+						task.LastStatus, task.Failed, task.StoppedReason = StatusStopped, true, "Essential container in task exited"
+					}
+				}
+				h.now = h.now.Add(time.Second)
+				if h.running("web")["web:1"] < 2 {
+					t.Fatalf("running = %v: web:1 tasks stopped while web:2 was not stable; events:\n%s", h.running("web"), strings.Join(h.events, "\n"))
+				}
+			}
+			if h.hasEvent("(deployment web/2) deployment completed.") {
+				t.Errorf("events = %q, want web/2 never completed", h.events)
+			}
+			if !h.hasEvent("(deployment web/2) deployment failed: tasks failed to start.") ||
+				!h.hasEvent("(deployment web/3) rolling back to task definition web:1 after deployment web/2 failed.") {
+				t.Errorf("events = %q, want web/2 failed and rolled back", h.events)
+			}
+			if got := h.running("web"); !reflect.DeepEqual(got, map[string]int{"web:1": 2}) {
+				t.Errorf("running = %v, want 2 of web:1", got)
+			}
+		})
+	}
+}
+
+// A task counts as healthy once it stayed RUNNING for StabilizationPeriod,
+// plus the window its container health checks need to fail.
+func TestStabilizationPeriod(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 1), "web:1")
+	hc := &spec.ContainerHealthCheck{Command: []string{"CMD", "true"}, Interval: 10, Retries: 3, StartPeriod: 20}
+	if got, want := ContainerCheckWindow(h.taskDefs["web:1"]), time.Duration(0); got != want {
+		t.Errorf("ContainerCheckWindow(no checks) = %v, want %v", got, want)
+	}
+	h.taskDefs["web:1"].ContainerDefinitions[0].HealthCheck = hc
+	window := ContainerCheckWindow(h.taskDefs["web:1"])
+	if want := (20 + 3*10 + spec.DefaultContainerHCTimeout) * time.Second; window != want {
+		t.Errorf("ContainerCheckWindow = %v, want %v", window, want)
+	}
+	h.plan()
+	for _, task := range h.tasks {
+		task.LastStatus, task.StartedAt = StatusRunning, h.now
+	}
+	h.now = h.now.Add(StabilizationPeriod + window - time.Millisecond)
+	h.plan()
+	if h.hasEvent("deployment completed") {
+		t.Fatalf("events = %q: completed before the stabilization period passed", h.events)
+	}
+	h.now = h.now.Add(time.Millisecond)
+	h.plan()
+	if !h.hasEvent("(deployment web/1) deployment completed.") {
+		t.Errorf("events = %q, want web/1 completed once stable", h.events)
+	}
+}
+
+// A new revision spreads evenly whatever the spread of the old revision it
+// replaces: the old tasks are about to stop and do not count.
+func TestRolloutSpreadsTheNewRevision(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096, "a", "b", "c")
+	h.taskDef("web:1", 256, 128, 0)
+	h.taskDef("web:2", 256, 128, 0)
+	s := svc("web", 6, withLB, deployment(100, 200, false, false),
+		strategies(spec.PlacementStrategy{Type: "spread", Field: "attribute:zone"}))
+	h.service(s, "web:1")
+	h.node("node-01").Memory = 0 // zone a is full: web:1 lands on b and c only
+	h.converge(all)
+	h.node("node-01").Memory = 4096
+	zones := func(revision string) map[string]int {
+		out := map[string]int{}
+		for _, task := range h.tasks {
+			if task.TaskDefinition == revision && task.live() && !task.stopping() {
+				out[h.node(task.Node).Attributes["zone"]]++
+			}
+		}
+		return out
+	}
+	if got := zones("web:1"); !reflect.DeepEqual(got, map[string]int{"b": 3, "c": 3}) {
+		t.Fatalf("web:1 by zone = %v, want b:3 c:3", got)
+	}
+	h.service(s, "web:2")
+	h.converge(all)
+	if got := zones("web:2"); !reflect.DeepEqual(got, map[string]int{"a": 2, "b": 2, "c": 2}) {
+		t.Errorf("web:2 by zone = %v, want 2 in each zone", got)
+	}
+	if got := h.running("web"); !reflect.DeepEqual(got, map[string]int{"web:2": 6}) {
+		t.Errorf("running = %v, want 6 of web:2", got)
+	}
+}
+
+// A forced deployment of the running revision replaces every task of the
+// older deployment, within minimumHealthyPercent, and completes.
+func TestForceNewDeployment(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	s := svc("web", 3, withLB, deployment(100, 200, false, false))
+	h.service(s, "web:1")
+	h.converge(all)
+	h.services["web"].ForceNewDeployment = true
+	r := h.plan()
+	h.services["web"].ForceNewDeployment = false
+	if len(r.Start) != 3 || len(r.Stop) != 0 || !h.hasEvent("(service web) has started a deployment (deployment web/2) of task definition web:1.") {
+		t.Errorf("Start = %+v, Stop = %+v, events = %q; want 3 new tasks of web/2 and none stopped yet", r.Start, r.Stop, h.events)
+	}
+	h.settle(all)
+	h.converge(all)
+	for _, task := range h.tasks {
+		if task.live() && task.Deployment != "web/2" {
+			t.Errorf("task %s of %s still %s", task.ID, task.Deployment, task.LastStatus)
+		}
+	}
+	if got := h.running("web"); !reflect.DeepEqual(got, map[string]int{"web:1": 3}) {
+		t.Errorf("running = %v, want 3 of web:1", got)
+	}
+	if !h.hasEvent("(deployment web/2) deployment completed.") {
+		t.Errorf("events = %q, want web/2 completed", h.events)
+	}
+}

@@ -92,6 +92,12 @@ type Service struct {
 	// TaskDefinition is the revision the service's spec resolves to now,
 	// "family:revision"; a change starts a deployment.
 	TaskDefinition string
+	// ForceNewDeployment starts a deployment of TaskDefinition even if the
+	// primary runs it already (ECS UpdateService's forceNewDeployment): its
+	// tasks replace every task of the older deployments. The caller sets it
+	// for one plan when the service changed in a way its running tasks cannot
+	// follow, such as its loadBalancers.
+	ForceNewDeployment bool
 }
 
 // Task is one task the scheduler placed.
