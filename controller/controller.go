@@ -2,16 +2,13 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantrylb/gantry/scheduler"
-	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
 )
 
@@ -47,11 +44,6 @@ type Controller struct {
 	m   *metrics
 
 	mu sync.Mutex // serializes Step
-	// lbs holds each service's loadBalancers as the last committed plan saw
-	// them (loadBalancersKey): a change forces a new deployment, since a
-	// task's registrations follow the spec it started with. Forgotten while
-	// not leading, so a change another leader handled is not redeployed.
-	lbs map[string]string
 }
 
 // New returns a Controller for cfg with defaults applied.
@@ -116,7 +108,6 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.cfg.Leading() {
-		c.lbs = nil
 		return nil, nil
 	}
 	began := time.Now()
@@ -125,15 +116,6 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	st := c.cfg.Store.Snapshot()
 	now := c.cfg.Now()
 	snap := SnapshotOf(st, c.cfg.Nodes(), c.cfg.Health, c.cfg.HostIP, now, st.Version)
-	lbs := make(map[string]string, len(snap.Services))
-	for i := range snap.Services {
-		s := &snap.Services[i]
-		lbs[s.Spec.ServiceName] = loadBalancersKey(s.Spec.LoadBalancers)
-		if old, ok := c.lbs[s.Spec.ServiceName]; ok && old != lbs[s.Spec.ServiceName] {
-			s.ForceNewDeployment = true
-			c.log.Info("load balancers changed: new deployment", "service", s.Spec.ServiceName)
-		}
-	}
 	res := scheduler.Plan(snap)
 	c.m.unplaced.Reset()
 	for _, u := range res.Unplaced {
@@ -143,13 +125,11 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	res.Events = newEvents(st, res.Events)
 	plan := PlanOf(res, now)
 	if plan == nil {
-		c.lbs = lbs
 		return nil, nil
 	}
 	if _, err := c.cfg.Store.CommitPlan(ctx, plan); err != nil {
 		return nil, err
 	}
-	c.lbs = lbs
 	c.m.started.Add(float64(len(plan.Start)))
 	c.m.stopped.Add(float64(len(plan.Stop)))
 	c.m.lost.Add(float64(len(plan.Lost)))
@@ -192,14 +172,4 @@ func newEvents(st *store.State, es []scheduler.Event) []scheduler.Event {
 		out = append(out, e)
 	}
 	return out
-}
-
-// loadBalancersKey identifies a service's loadBalancers, in any order.
-func loadBalancersKey(lbs []spec.LoadBalancer) string {
-	keys := make([]string, len(lbs))
-	for i, lb := range lbs {
-		keys[i] = fmt.Sprintf("%s/%s:%d", lb.GroupName(), lb.ContainerName, lb.ContainerPort)
-	}
-	slices.Sort(keys)
-	return fmt.Sprint(keys)
 }

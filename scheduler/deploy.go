@@ -51,7 +51,7 @@ func (ds *deployments) touch(d *Deployment) { ds.changed[d] = true }
 
 // start creates the PRIMARY deployment of revision; the previous primary
 // becomes ACTIVE.
-func (p *planner) startDeployment(ds *deployments, revision, rollbackOf string) *Deployment {
+func (p *planner) startDeployment(ds *deployments, revision, rollbackOf, lbs string) *Deployment {
 	seq := 1
 	if n := len(ds.list); n > 0 {
 		seq = ds.list[n-1].Seq + 1
@@ -63,7 +63,7 @@ func (p *planner) startDeployment(ds *deployments, revision, rollbackOf string) 
 	d := &Deployment{
 		ID: fmt.Sprintf("%s/%d", ds.service, seq), Service: ds.service, Seq: seq, TaskDefinition: revision,
 		Status: DeploymentPrimary, RolloutState: RolloutInProgress, RollbackOf: rollbackOf,
-		CreatedAt: p.snap.Now, UpdatedAt: p.snap.Now,
+		CreatedAt: p.snap.Now, UpdatedAt: p.snap.Now, LoadBalancers: lbs,
 	}
 	ds.list = append(ds.list, d)
 	ds.touch(d)
@@ -121,15 +121,23 @@ func (p *planner) failed(ds *deployments, d *Deployment) {
 }
 
 // currentDeployment returns the primary deployment, starting one when the
-// service's revision changed or the caller forces one, and trips the circuit
+// service's revision or load balancers changed or the caller forces one, and trips the circuit
 // breaker: after spec.FailureThreshold(desired) failed tasks the deployment
 // fails and, with rollback, a new deployment returns to the last completed
 // revision.
 func (p *planner) currentDeployment(svc *Service, ds *deployments) *Deployment {
 	name := svc.Spec.ServiceName
 	prim := ds.primary()
-	if prim == nil || svc.ForceNewDeployment || (svc.TaskDefinition != prim.TaskDefinition && svc.TaskDefinition != prim.RollbackOf) {
-		prim = p.startDeployment(ds, svc.TaskDefinition, "")
+	lbs := LoadBalancersKey(svc.Spec.LoadBalancers)
+	if prim != nil && prim.LoadBalancers == "" {
+		// Recorded before deployments kept their load balancers: adopt
+		// the current ones rather than redeploy.
+		prim.LoadBalancers = lbs
+		ds.touch(prim)
+	}
+	lbsChanged := prim != nil && prim.LoadBalancers != lbs
+	if prim == nil || svc.ForceNewDeployment || lbsChanged || (svc.TaskDefinition != prim.TaskDefinition && svc.TaskDefinition != prim.RollbackOf) {
+		prim = p.startDeployment(ds, svc.TaskDefinition, "", lbs)
 		if prim.Seq > 1 {
 			p.event(name, fmt.Sprintf("(service %s) has started a deployment (deployment %s) of task definition %s.", name, prim.ID, prim.TaskDefinition))
 		}
@@ -155,7 +163,7 @@ func (p *planner) currentDeployment(svc *Service, ds *deployments) *Deployment {
 		return prim
 	}
 	failed := prim
-	prim = p.startDeployment(ds, last.TaskDefinition, failed.TaskDefinition)
+	prim = p.startDeployment(ds, last.TaskDefinition, failed.TaskDefinition, lbs)
 	p.event(name, fmt.Sprintf("(service %s) (deployment %s) rolling back to task definition %s after deployment %s failed.", name, prim.ID, prim.TaskDefinition, failed.ID))
 	return prim
 }
@@ -217,4 +225,15 @@ func (p *planner) throttled(d *Deployment) bool {
 		return false
 	}
 	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.FailedTasks - 1)))
+}
+
+// LoadBalancersKey identifies a service's loadBalancers, in any order; never
+// "" (that marks a deployment that did not record them).
+func LoadBalancersKey(lbs []spec.LoadBalancer) string {
+	keys := make([]string, len(lbs))
+	for i, lb := range lbs {
+		keys[i] = fmt.Sprintf("%s/%s:%d", lb.GroupName(), lb.ContainerName, lb.ContainerPort)
+	}
+	slices.Sort(keys)
+	return "lb" + fmt.Sprint(keys)
 }

@@ -536,3 +536,36 @@ func TestForceNewDeployment(t *testing.T) {
 		t.Errorf("events = %q, want web/2 completed", h.events)
 	}
 }
+
+// TestLoadBalancersChangeStartsDeployment: the primary deployment records
+// the service's loadBalancers; a later change of them starts a deployment
+// whoever plans it (the record is in the store, not in a leader's memory).
+// A deployment recorded without them adopts the current ones.
+func TestLoadBalancersChangeStartsDeployment(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(3, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 3, withLB, deployment(100, 200, false, false)), "web:1")
+	h.converge(all)
+	if d := h.deps["web/1"]; d.LoadBalancers != LoadBalancersKey(h.services["web"].Spec.LoadBalancers) {
+		t.Fatalf("web/1 recorded loadBalancers %q, want %q", d.LoadBalancers, LoadBalancersKey(h.services["web"].Spec.LoadBalancers))
+	}
+
+	// Recorded before the field existed: adopted, no deployment.
+	d := h.deps["web/1"]
+	d.LoadBalancers = ""
+	h.deps["web/1"] = d
+	if r := h.plan(); len(r.Start) != 0 || len(r.Stop) != 0 {
+		t.Fatalf("a deployment without recorded loadBalancers: Start %d, Stop %d; want nothing", len(r.Start), len(r.Stop))
+	}
+	h.converge(all)
+	if d := h.deps["web/1"]; d.LoadBalancers == "" {
+		t.Fatal("web/1 did not adopt the service's loadBalancers")
+	}
+
+	h.services["web"].Spec.LoadBalancers = []spec.LoadBalancer{{TargetGroup: "web2", ContainerName: "web", ContainerPort: 8080}}
+	r := h.plan()
+	if len(r.Start) != 3 || !h.hasEvent("(service web) has started a deployment (deployment web/2) of task definition web:1.") {
+		t.Errorf("after a change of loadBalancers: Start = %d, events = %q; want 3 new tasks of web/2", len(r.Start), h.events)
+	}
+}

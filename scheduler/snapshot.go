@@ -172,6 +172,11 @@ type Deployment struct {
 	// LastFailedAt is when the last of FailedTasks was counted: launches
 	// back off from it (see LaunchBackoff).
 	LastFailedAt time.Time
+	// LoadBalancers is LoadBalancersKey of the service's loadBalancers when
+	// the deployment started ("" if not recorded): a change of them starts
+	// a new deployment, since a task's registrations follow the spec it
+	// started with.
+	LoadBalancers string
 }
 
 var _ spec.PlacementNode = (*Node)(nil)

@@ -155,6 +155,10 @@ type Deployment struct {
 	CreatedAt          time.Time `json:"createdAt"`
 	UpdatedAt          time.Time `json:"updatedAt"`
 	LastFailedAt       time.Time `json:"lastFailedAt,omitzero"`
+	// LoadBalancers identifies the service's loadBalancers when the
+	// deployment started (scheduler.LoadBalancersKey); "" for deployments
+	// recorded before it was kept.
+	LoadBalancers string `json:"loadBalancers,omitempty"`
 }
 
 // Event is one line of a service's event log.
