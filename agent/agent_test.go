@@ -487,6 +487,9 @@ func TestContainerHealthCheck(t *testing.T) {
 	}
 
 	h.drv.setHealth(id+".web", driver.HealthHealthy)
+	// Passing checks are reported (ECS's task healthStatus), for the
+	// scheduler to count the task without the checks' worst case.
+	h.eventually("the task reported HEALTHY", func() bool { return h.task(id).ContainerHealth == store.ContainerHealthy })
 	h.drv.setHealth(id+".web", driver.HealthUnhealthy)
 	h.waitDrainAsked(addr)
 	if st := h.task(id).LastStatus; st != store.TaskDeactivating {

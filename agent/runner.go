@@ -308,6 +308,7 @@ func (r *runner) follow(ctx context.Context) {
 		}(c.id)
 	}
 	var poll <-chan time.Time
+	reportedHealthy := false
 	if checks {
 		t := time.NewTicker(r.a.cfg.HealthPoll)
 		defer t.Stop()
@@ -325,27 +326,41 @@ func (r *runner) follow(ctx context.Context) {
 			r.exited(ctx, st)
 			return
 		case <-poll:
-			if r.unhealthy(ctx) {
+			unhealthy, healthy := r.containerHealth(ctx)
+			if unhealthy {
 				r.log.Warn("task failed its container health checks")
 				r.a.m.exits.Inc()
 				r.drainAndStop(ctx, exited, ReasonHealthCheck, true)
 				return
 			}
+			if healthy && !reportedHealthy {
+				// ECS's task healthStatus HEALTHY: the scheduler counts the
+				// task for its deployment without waiting for the checks'
+				// worst case (scheduler.ContainerCheckWindow).
+				r.report(ctx, store.TaskStatus{LastStatus: store.TaskRunning, ContainerHealth: store.ContainerHealthy})
+				reportedHealthy = true
+			}
 		}
 	}
 }
 
-func (r *runner) unhealthy(ctx context.Context) bool {
+// containerHealth reports whether an essential container with a health
+// check is unhealthy, and whether all of them are healthy.
+func (r *runner) containerHealth(ctx context.Context) (unhealthy, healthy bool) {
+	healthy = true
 	for _, c := range r.containers {
 		if c.def.HealthCheck == nil || !c.def.IsEssential() {
 			continue
 		}
 		st, err := r.drv.Status(ctx, c.id)
 		if err == nil && st.Health == driver.HealthUnhealthy {
-			return true
+			return true, false
+		}
+		if err != nil || st.Health != driver.HealthHealthy {
+			healthy = false
 		}
 	}
-	return false
+	return false, healthy
 }
 
 // exited handles an essential container that stopped by itself: the

@@ -84,7 +84,7 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 		snap.Tasks = append(snap.Tasks, scheduler.Task{
 			ID: t.ID, Service: t.Service, TaskDefinition: t.TaskDefinition, Deployment: t.Deployment,
 			Node: t.Node, DesiredStatus: t.DesiredStatus, LastStatus: t.LastStatus,
-			Health: h, StartedAt: t.StartedAt, Failed: t.Failed,
+			Health: h, ContainerHealth: t.ContainerHealth, StartedAt: t.StartedAt, Failed: t.Failed,
 			StoppedReason: t.StoppedReason, StoppedAt: t.StoppedAt, Counted: t.Counted,
 		})
 	}

@@ -183,9 +183,17 @@ func (p *planner) ready(svc *Service, t *Task) bool {
 // for the circuit breaker.
 const StabilizationPeriod = 10 * time.Second
 
-// stable reports whether t has been RUNNING for its stabilization period.
+// ContainerHealthy is Task.ContainerHealth once the checks passed.
+const ContainerHealthy = "HEALTHY"
+
+// stable reports whether t has been RUNNING for its stabilization period:
+// StabilizationPeriod, plus the container checks' window until they have
+// passed (a task its agent reports HEALTHY needs no more).
 func (p *planner) stable(t *Task) bool {
-	period := StabilizationPeriod + p.demand(t.TaskDefinition).checkWindow
+	period := StabilizationPeriod
+	if t.ContainerHealth != ContainerHealthy {
+		period += p.demand(t.TaskDefinition).checkWindow
+	}
 	return !t.StartedAt.IsZero() && !p.snap.Now.Before(t.StartedAt.Add(period))
 }
 

@@ -569,3 +569,29 @@ func TestLoadBalancersChangeStartsDeployment(t *testing.T) {
 		t.Errorf("after a change of loadBalancers: Start = %d, events = %q; want 3 new tasks of web/2", len(r.Start), h.events)
 	}
 }
+
+// TestContainerHealthyNeedsNoCheckWindow: a task its agent reports HEALTHY
+// (its container checks passed) counts after StabilizationPeriod alone.
+func TestContainerHealthyNeedsNoCheckWindow(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 1), "web:1")
+	h.taskDefs["web:1"].ContainerDefinitions[0].HealthCheck = &spec.ContainerHealthCheck{Command: []string{"CMD", "true"}, Interval: 30, Retries: 3}
+	h.plan()
+	for _, task := range h.tasks {
+		task.LastStatus, task.StartedAt = StatusRunning, h.now
+	}
+	h.now = h.now.Add(StabilizationPeriod)
+	h.plan()
+	if h.hasEvent("deployment completed") {
+		t.Fatalf("events = %q: completed before the container checks passed or their window ended", h.events)
+	}
+	for _, task := range h.tasks {
+		task.ContainerHealth = ContainerHealthy
+	}
+	h.plan()
+	if !h.hasEvent("(deployment web/1) deployment completed.") {
+		t.Errorf("events = %q, want web/1 completed once its task is HEALTHY and past the stabilization period", h.events)
+	}
+}

@@ -115,6 +115,9 @@ type Task struct {
 	LastStatus string
 	// Health is the task's target health in the service's target groups.
 	Health string
+	// ContainerHealth is HEALTHY once its container health checks passed
+	// (store.Task.ContainerHealth).
+	ContainerHealth string
 	// StartedAt is when it reached RUNNING; zero before.
 	StartedAt time.Time
 	// Failed is true for a stopped task that stopped on its own (an essential

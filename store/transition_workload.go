@@ -397,6 +397,9 @@ func updateTaskStatus(cur *State, id string, st TaskStatus) (*State, error) {
 	if st.Health != "" || taskOrder[c.LastStatus] > taskOrder[TaskRunning] {
 		c.Health = st.Health
 	}
+	if st.ContainerHealth != "" {
+		c.ContainerHealth = st.ContainerHealth
+	}
 	if st.HostPorts != nil {
 		c.HostPorts = st.HostPorts
 	}

@@ -39,6 +39,10 @@ const (
 	TaskStopped      = "STOPPED"
 )
 
+// ContainerHealthy is Task.ContainerHealth once the task's container health
+// checks have passed (scheduler.ContainerHealthy is the same value).
+const ContainerHealthy = "HEALTHY"
+
 // taskOrder ranks the lifecycle statuses; unknown ones rank 0.
 var taskOrder = map[string]int{
 	TaskProvisioning: 1, TaskPending: 2, TaskActivating: 3, TaskRunning: 4,
@@ -121,6 +125,10 @@ type Task struct {
 	LastStatus string `json:"lastStatus"`
 	// Health is the task's target health: "", healthy or unhealthy.
 	Health string `json:"health,omitempty"`
+	// ContainerHealth is HEALTHY once every essential container with a
+	// health check has passed it (ECS's task healthStatus); "" before, and
+	// for tasks without container health checks.
+	ContainerHealth string `json:"containerHealth,omitempty"`
 	// HostPorts are the ports the agent bound on the node.
 	HostPorts []PortBinding `json:"hostPorts,omitempty"`
 	// Failed is true when the task stopped on its own while desired RUNNING.
@@ -220,6 +228,8 @@ type TaskStatus struct {
 	// Health replaces the task's target health when set; empty keeps it up
 	// to RUNNING and clears it once the task is past RUNNING.
 	Health string `json:"health,omitempty"`
+	// ContainerHealth, when set, replaces the task's container health.
+	ContainerHealth string `json:"containerHealth,omitempty"`
 	// HostPorts, when not nil, replace the task's port bindings.
 	HostPorts []PortBinding `json:"hostPorts,omitempty"`
 	// StoppedReason, with LastStatus STOPPED, says why; empty keeps the reason
