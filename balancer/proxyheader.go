@@ -64,12 +64,18 @@ var (
 
 // hasProxySignature peeks at br until the bytes either start a PROXY header
 // (v1 "PROXY" or the v2 signature) or cannot. Nothing is consumed. A read
-// error before that (end of stream, deadline) is returned as it is.
+// error before that (end of stream, deadline) is returned as it is, with
+// true when what came can only be a header's start.
 func hasProxySignature(br *bufio.Reader) (bool, error) {
 	for n := 1; ; n++ {
 		b, err := br.Peek(n)
 		if err != nil {
-			return false, err
+			// Cut or stalled (the header timeout) inside a signature: a
+			// header that never came whole, once no HTTP request can
+			// start with what came ("PROX", or v2's NUL).
+			stalled := len(b) >= 4 && bytes.HasPrefix(proxyproto.SIGV1, b) ||
+				len(b) >= 5 && bytes.HasPrefix(proxyproto.SIGV2, b)
+			return stalled, err
 		}
 		if bytes.HasPrefix(b, proxyproto.SIGV1) || bytes.HasPrefix(b, proxyproto.SIGV2) {
 			return true, nil
@@ -114,11 +120,14 @@ func bufferV1Line(br *bufio.Reader) error {
 // the signature means "no header" and is left for the next read to see.
 func readProxyHeader(br *bufio.Reader, peer netip.Addr, p *proxyPolicy) (netip.AddrPort, error) {
 	present, err := hasProxySignature(br)
-	if err != nil || !present {
+	if !present {
 		return netip.AddrPort{}, nil
 	}
 	if !p.trusts(peer) {
 		return netip.AddrPort{}, errProxyUntrusted
+	}
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: header incomplete: %v", errProxyMalformed, err)
 	}
 	if err := bufferV1Line(br); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%w: %v", errProxyMalformed, err)

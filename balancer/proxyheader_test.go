@@ -135,6 +135,9 @@ func TestReadProxyHeader(t *testing.T) {
 		{"v1 garbage", "PROXY TCP4 1.2.3.4\r\nrest", "", errProxyMalformed, ""},
 		{"v2", string(v2Header(t, "1.2.3.4:9")) + "rest", "1.2.3.4:9", nil, "rest"},
 		{"short", "PRO", "", nil, "PRO"},
+		{"cut P (a method may follow)", "P", "", nil, "P"},
+		{"cut inside the v1 signature", "PROX", "", errProxyMalformed, ""},
+		{"cut inside the v2 signature", "\r\n\r\n\x00", "", errProxyMalformed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			br := bufio.NewReaderSize(strings.NewReader(tc.in), 64)
@@ -240,6 +243,7 @@ func TestProxyHeaderInPieces(t *testing.T) {
 		{"garbage in pieces", []string{"PROXY", " garbage here\r\nGET /"}, 5 * time.Second, "", ""},
 		{"no line end in 107 bytes", []string{"PROXY", " TCP4 " + strings.Repeat("1", 120)}, 5 * time.Second, "", ""},
 		{"never completed", []string{"PROXY", " TCP4 203.0.113.7"}, 200 * time.Millisecond, "", ""},
+		{"stalled inside the signature", []string{"PROX"}, 200 * time.Millisecond, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
