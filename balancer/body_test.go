@@ -482,3 +482,16 @@ func wireResponse(t *testing.T, addr, raw string) int {
 	}
 	return seen.Len() - br.Buffered()
 }
+
+// TestSentBytesOfRefusedRequest: an answer Gantry writes for a request it
+// refused before routing (here 400 for bare-LF framing) is counted as sent,
+// with the Content-Length and Connection headers fasthttp writes.
+func TestSentBytesOfRefusedRequest(t *testing.T) {
+	be := startBackend(t, "a", nil)
+	log := &captureLog{}
+	h := startLB(t, groupDoc("", be.addr), func(o *Options) { o.AccessLog = log })
+	wire := wireResponse(t, h.client.Addr, "GET / HTTP/1.1\nHost: x\n\n")
+	if e := lastEntry(t, log, 1); e.ELBStatusCode != 400 || e.SentBytes != int64(wire) {
+		t.Errorf("logged %d with sent_bytes %d, want 400 with %d (the answer's bytes on the wire)", e.ELBStatusCode, e.SentBytes, wire)
+	}
+}

@@ -314,6 +314,10 @@ func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyString(statusText(code))
+	// As fasthttp writes it (the connection is closed after an error), so
+	// that the access log's sent_bytes counts the head as sent.
+	ctx.Response.Header.SetContentLength(len(statusText(code)))
+	ctx.SetConnectionClose()
 	l.b.metrics.elbCode(l.name, code)
 	if l.b.access != nil {
 		l.logRejected(ctx, code, reason, class)

@@ -219,7 +219,9 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 		return
 	}
 	ctx.Request.UseHostHeader = true
-	rewindable := !ctx.Request.IsBodyStream()
+	// A streamed body cannot be sent twice, unless it is empty (a GET or
+	// PUT that came with Content-Length: 0 is streamed all the same).
+	rewindable := !ctx.Request.IsBodyStream() || ctx.Request.Header.ContentLength() == 0
 
 	for {
 		rs.target = t

@@ -152,6 +152,29 @@ func TestStaleConnectionToOnlyTargetRetried(t *testing.T) {
 	if got := h.metric("gantry_retries_total", map[string]string{"target_group": "web"}); got != 0 {
 		t.Errorf("gantry_retries_total = %v, want 0", got)
 	}
+	// A GET that declares an empty body (Content-Length: 0, which the server
+	// streams) is as safe to send again.
+	c, err := net.Dial("tcp", h.client.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i, head := range []string{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("raw request %d on a connection the target closed: %d, want 200", i, resp.StatusCode)
+		}
+		<-served // answered 200: the target served it
+	}
 	// POST is not repeated: it may have been acted on.
 	resp := h.do("POST", "/", nil)
 	defer fasthttp.ReleaseResponse(resp)
