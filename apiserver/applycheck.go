@@ -2,9 +2,7 @@ package apiserver
 
 import (
 	"errors"
-	"maps"
 	"slices"
-	"strings"
 
 	"github.com/gantrylb/gantry/spec"
 	"github.com/gantrylb/gantry/store"
@@ -32,18 +30,7 @@ func applyProblems(st *store.State, docs []spec.Document, decodeErrs spec.ErrorL
 			errs = append(errs, e)
 		}
 	}
-	return dedupErrors(append(errs, groupErrors(st, docs)...))
-}
-
-// withSetProblems completes the problems the store rejected a fully decoded
-// apply with: those it could not see once it stopped at a service's first
-// unresolved reference.
-func withSetProblems(err error, st *store.State, docs []spec.Document) error {
-	var el spec.ErrorList
-	if !errors.As(err, &el) {
-		return err
-	}
-	return dedupErrors(append(slices.Clone(el), groupErrors(st, docs)...)).Err()
+	return dedupErrors(errs)
 }
 
 // resourceErrors checks each document on its own, as Validate does after
@@ -60,37 +47,6 @@ func resourceErrors(docs []spec.Document) spec.ErrorList {
 			errs = append(errs, d.TaskDefinition.Validate()...)
 		case d.Service != nil:
 			errs = append(errs, d.Service.Validate()...)
-		}
-	}
-	return errs
-}
-
-// groupErrors reports each service document's load balancers naming a
-// target group neither stored nor applied. The store checks them only once
-// the service's task definition resolves; "gantry validate" always does.
-func groupErrors(st *store.State, docs []spec.Document) spec.ErrorList {
-	groups := maps.Clone(st.TargetGroups)
-	if groups == nil {
-		groups = map[string]*spec.TargetGroup{}
-	}
-	var services []*spec.Service
-	for _, d := range docs {
-		switch {
-		case d.TargetGroup != nil:
-			groups[d.TargetGroup.Name] = d.TargetGroup
-		case d.Service != nil:
-			services = append(services, d.Service)
-		}
-	}
-	list := slices.Collect(maps.Values(groups))
-	var errs spec.ErrorList
-	for _, s := range services {
-		// No task definitions: only the groups' existence is checked
-		// (and the family's, which the store reports in its own words).
-		for _, e := range spec.ValidateServices([]*spec.Service{s}, nil, list) {
-			if strings.HasPrefix(e.Path, "loadBalancers") {
-				errs = append(errs, e)
-			}
 		}
 	}
 	return errs

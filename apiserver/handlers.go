@@ -188,7 +188,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	results, err := s.cfg.Store.Apply(r.Context(), docs)
 	if err != nil {
-		writeErr(w, withSetProblems(err, s.cfg.Store.Snapshot(), docs))
+		writeErr(w, err)
 		return
 	}
 	for _, res := range results {

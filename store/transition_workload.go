@@ -66,6 +66,7 @@ func applyWorkloads(cur, next *State, work []workDoc, results []Result) spec.Err
 		rev, problem := resolveRevision(next, old, s)
 		if problem != "" {
 			errs = append(errs, &spec.Error{Pos: fieldPos(s.Positions, s.Pos, "taskDefinition"), Path: "taskDefinition", Msg: problem})
+			errs = append(errs, groupReferences(s, groups)...)
 			continue
 		}
 		if rev == nil {
@@ -79,6 +80,20 @@ func applyWorkloads(cur, next *State, work []workDoc, results []Result) spec.Err
 		svc := &Service{Spec: s, TaskDefinition: rev.Ref(), Status: ServiceActive}
 		results[w.at] = Result{spec.KindService, s.ServiceName, action(old, svc)}
 		next.Services[s.ServiceName] = svc
+	}
+	return errs
+}
+
+// groupReferences checks, for a service whose task definition did not
+// resolve, what can be checked without it: the target groups its load
+// balancers name (so one apply reports every missing reference, as
+// spec.Check does offline).
+func groupReferences(s *spec.Service, groups []*spec.TargetGroup) spec.ErrorList {
+	var errs spec.ErrorList
+	for _, e := range spec.ValidateServices([]*spec.Service{s}, nil, groups) {
+		if strings.HasPrefix(e.Path, "loadBalancers") {
+			errs = append(errs, e)
+		}
 	}
 	return errs
 }
