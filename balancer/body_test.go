@@ -455,12 +455,7 @@ defaultAction: {fixedResponse: {statusCode: 503, contentType: text/plain, messag
 // that comes back (it must have a Content-Length).
 func wireResponse(t *testing.T, addr, raw string) int {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, addr, 5*time.Second)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -131,11 +130,7 @@ func TestDrainCutsStreamedResponse(t *testing.T) {
 	})
 	fresh := startBackend(t, "fresh", nil)
 	h := startLB(t, drainDoc("1", endless.addr))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRaw(t, h.client.Addr, 30*time.Second)
 	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestRawSocketStream(t *testing.T) {
 // matching os.ErrDeadlineExceeded, Close wakes a blocked Read with
 // net.ErrClosed, a reset peer is ECONNRESET or EPIPE, all *net.OpError.
 func TestRawSocketErrors(t *testing.T) {
-	a, b := tcpPair(t)
+	a, _ := tcpPair(t)
 	ra := newLazyConn(a)
 	defer ra.Close()
 
@@ -131,5 +131,4 @@ func TestRawSocketErrors(t *testing.T) {
 	if !errors.As(werr, &oe) || oe.Op != "write" {
 		t.Errorf("write error %#v is not a write *net.OpError", werr)
 	}
-	_ = b
 }

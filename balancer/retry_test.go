@@ -154,12 +154,7 @@ func TestStaleConnectionToOnlyTargetRetried(t *testing.T) {
 	}
 	// A GET that declares an empty body (Content-Length: 0, which the server
 	// streams) is as safe to send again.
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
 	br := bufio.NewReader(c)
 	for i, head := range []string{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"} {
 		if _, err := io.WriteString(c, head); err != nil {

@@ -70,11 +70,7 @@ func stallingTarget(t *testing.T) string {
 func TestUploadToStalledTarget(t *testing.T) {
 	target := stallingTarget(t)
 	h := startLB(t, idleDoc(1, target))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRaw(t, h.client.Addr, 30*time.Second)
 	const size = 256 << 20
 	go func() {
 		_, _ = fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
@@ -110,11 +106,7 @@ func TestSlowSteadyUpload(t *testing.T) {
 		ctx.SetBodyString("ok")
 	})
 	h := startLB(t, idleDoc(1, be.addr))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRaw(t, h.client.Addr, 30*time.Second)
 	const chunks, chunkSize = 25, 1000
 	if _, err := fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", chunks*chunkSize); err != nil {
 		t.Fatal(err)
@@ -147,11 +139,7 @@ func TestDownloadToClientThatStopsReading(t *testing.T) {
 		ctx.SetBodyStream(io.LimitReader(zeros{}, 1<<30), -1)
 	})
 	h := startLB(t, idleDoc(1, be.addr))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRaw(t, h.client.Addr, 30*time.Second)
 	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
 	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -179,13 +167,9 @@ func (zeros) Read(b []byte) (int, error) {
 func TestWebSocketClientThatStopsReading(t *testing.T) {
 	echo := startEcho(t, "e1")
 	h := startLB(t, wsDoc(1, 30, "", echo))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialRaw(t, h.client.Addr, 30*time.Second)
 	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
-	_, err = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	_, err := io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	if err != nil {
 		t.Fatal(err)
@@ -227,12 +211,7 @@ func TestWebSocketClientThatStopsReading(t *testing.T) {
 func TestSlowBodyOnKeepAliveAnswered408(t *testing.T) {
 	be := startBackend(t, "a", nil)
 	h := startLB(t, idleDoc(1, be.addr))
-	c, err := net.Dial("tcp", h.client.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
 	br := bufio.NewReader(c)
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
