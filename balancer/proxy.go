@@ -287,6 +287,46 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 		ctx.SetConnectionClose()
 	}
 	l.setStickyCookies(ctx, rs, g, t)
+	if resp.IsBodyStream() && resp.Header.ContentLength() < 0 && !ctx.Request.Header.IsHTTP11() {
+		relayUntilClose(ctx, rs.ls.idleTimeout)
+	}
+}
+
+// relayUntilClose sends a response of unknown length to an HTTP/1.0 client,
+// which cannot read chunked framing (RFC 9112 6.1, 7.1): the body goes as
+// the target sends it and closing the connection ends it, as nginx does.
+// fasthttp frames every stream of unknown length as chunked, so the
+// connection is taken over once the handler returns. The body stream keeps
+// its idle bounds (streamBody.Read) and its place in the target's hijackSet;
+// closing it logs the request.
+func relayUntilClose(ctx *fasthttp.RequestCtx, idle time.Duration) {
+	resp := &ctx.Response
+	resp.Header.Del(fasthttp.HeaderTransferEncoding)
+	resp.Header.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer c.Close()
+		defer func() { _ = resp.CloseBodyStream() }()
+		body := resp.BodyStream()
+		buf := make([]byte, 16<<10)
+		if idle > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(idle))
+		}
+		if _, err := c.Write(resp.Header.Header()); err != nil {
+			return
+		}
+		for {
+			n, err := body.Read(buf)
+			if n > 0 {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 // send makes one attempt at t. The in-flight count covers the response body:
