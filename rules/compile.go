@@ -92,7 +92,7 @@ func compileConditions(c *spec.Conditions, tcp bool) (compiledRule, error) {
 		}
 		hosts, hostField = c.SNI, "sni"
 	}
-	if cr.hosts, err = compilePatterns(hostField, hosts, true); err != nil {
+	if cr.hosts, err = compilePatterns(hostField, trimHostDots(hosts), true); err != nil {
 		return cr, err
 	}
 	if cr.paths, err = compilePatterns("pathPattern", c.PathPattern, false); err != nil {
@@ -126,11 +126,11 @@ func compileConditions(c *spec.Conditions, tcp bool) (compiledRule, error) {
 	for i, kv := range c.QueryString {
 		q := queryCond{anyKey: kv.Key == ""}
 		if !q.anyKey {
-			if q.key, err = compilePattern(kv.Key, true); err != nil {
+			if q.key, err = compileQueryPattern(kv.Key); err != nil {
 				return cr, fmt.Errorf("queryString[%d].key: %w", i, err)
 			}
 		}
-		if q.value, err = compilePattern(kv.Value, true); err != nil {
+		if q.value, err = compileQueryPattern(kv.Value); err != nil {
 			return cr, fmt.Errorf("queryString[%d].value: %w", i, err)
 		}
 		cr.query = append(cr.query, q)
@@ -143,6 +143,26 @@ func compileConditions(c *spec.Conditions, tcp bool) (compiledRule, error) {
 		cr.sources = append(cr.sources, p)
 	}
 	return cr, nil
+}
+
+// trimHostDots drops one trailing dot from each host pattern: a request's
+// host is compared without its trailing dot ("example.com." names the same
+// host as "example.com"), so a pattern written with one must match both
+// instead of neither.
+func trimHostDots(in []string) []string {
+	var out []string
+	for i, s := range in {
+		if n := len(s); n > 1 && s[n-1] == '.' {
+			if out == nil {
+				out = slices.Clone(in)
+			}
+			out[i] = s[:n-1]
+		}
+	}
+	if out == nil {
+		return in
+	}
+	return out
 }
 
 func compilePatterns(field string, in []string, fold bool) ([]pattern, error) {

@@ -26,6 +26,7 @@ type pattern struct {
 	lit  string // literal part for exact, prefix and suffix kinds
 	kind patKind
 	fold bool
+	esc  bool // glob only: `\*` and `\?` in src are a literal * and ?
 }
 
 var (
@@ -61,6 +62,38 @@ func compilePattern(s string, fold bool) (pattern, error) {
 	return p, nil
 }
 
+// compileQueryPattern compiles a query string key or value pattern,
+// case-insensitive. As in ALB's query string conditions, `\*` and `\?`
+// stand for a literal * and ?; a backslash before anything else is itself.
+func compileQueryPattern(s string) (pattern, error) {
+	if !strings.Contains(s, `\*`) && !strings.Contains(s, `\?`) {
+		return compilePattern(s, true)
+	}
+	p, err := compilePattern(s, true)
+	if err != nil {
+		return p, err
+	}
+	var lit strings.Builder
+	wild := false
+	for i := 0; i < len(p.src); i++ {
+		c := p.src[i]
+		switch {
+		case c == '\\' && i+1 < len(p.src) && (p.src[i+1] == '*' || p.src[i+1] == '?'):
+			i++
+			lit.WriteByte(p.src[i])
+		case c == '*' || c == '?':
+			wild = true
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	if !wild {
+		return pattern{src: lit.String(), lit: lit.String(), kind: patExact, fold: true}, nil
+	}
+	p.kind, p.lit, p.esc = patGlob, "", true
+	return p, nil
+}
+
 // literalPrefix is the part of the pattern before its first wildcard.
 func (p *pattern) literalPrefix() string {
 	if i := strings.IndexAny(p.src, "*?"); i >= 0 {
@@ -89,7 +122,7 @@ func (p *pattern) match(b []byte) bool {
 	case patSuffix:
 		return len(b) >= len(p.lit) && hasPrefix(b[len(b)-len(p.lit):], p.lit, p.fold)
 	}
-	return globMatch(p.src, b, p.fold)
+	return globMatch(p.src, b, p.fold, p.esc)
 }
 
 // anyMatch reports whether b matches one of ps.
@@ -124,12 +157,13 @@ func hasPrefix(b []byte, lit string, fold bool) bool {
 // fails, the last star swallows one more character and matching resumes after
 // it. Remembering one star suffices because a later star can absorb whatever
 // an earlier one would have (invariant: p[:starP] matched s[:starS]).
-// Worst case O(len(p)·len(s)), no allocation.
+// Worst case O(len(p)·len(s)), no allocation. With esc, a backslash before
+// * or ? makes that character a literal.
 //
 // Stars and ? advance by whole runes, and literals compare bytes. As the
 // pattern is valid UTF-8, a literal rune can only match at a rune boundary of
 // s and ends at one, so this equals comparing rune by rune.
-func globMatch(p string, s []byte, fold bool) bool {
+func globMatch(p string, s []byte, fold, esc bool) bool {
 	pi, si := 0, 0
 	starP, starS := -1, 0
 	for si < len(s) {
@@ -148,8 +182,12 @@ func globMatch(p string, s []byte, fold bool) bool {
 				if fold {
 					b = lower(b)
 				}
+				w := 1
+				if esc && c == '\\' && pi+1 < len(p) && (p[pi+1] == '*' || p[pi+1] == '?') {
+					c, w = p[pi+1], 2
+				}
 				if b == c {
-					pi++
+					pi += w
 					si++
 					continue
 				}

@@ -12,7 +12,8 @@ import (
 type Request interface {
 	// Method is the request method as received, such as GET.
 	Method() []byte
-	// Host is the Host header as received; it may carry :port (ignored) and any case.
+	// Host is the Host header as received; it may carry :port and a trailing
+	// dot (both ignored) and any case.
 	Host() []byte
 	// Path is the path exactly as it will be forwarded (already normalised by the caller).
 	Path() []byte

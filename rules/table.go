@@ -34,7 +34,7 @@ func (t *Table) Match(r Request) *Action {
 // match returns the winning rank and how many rules it tested in full, which
 // tests use to show the cost does not grow with the rule count.
 func (t *Table) match(r Request) (best int32, tested int) {
-	m := matcher{t: t, r: r, host: stripPort(r.Host()), path: r.Path(), best: int32(len(t.rules))}
+	m := matcher{t: t, r: r, host: trimDot(stripPort(r.Host())), path: r.Path(), best: int32(len(t.rules))}
 	if len(t.exact) > 0 && len(m.host) <= maxExactHost {
 		var buf [maxExactHost]byte
 		n := copy(buf[:], m.host)
@@ -51,6 +51,15 @@ func (t *Table) match(r Request) (best int32, tested int) {
 	}
 	m.scan(t.residual)
 	return m.best, m.tested
+}
+
+// trimDot drops a trailing dot from a host name ("example.com." is
+// "example.com"), as the patterns were compiled without theirs.
+func trimDot(h []byte) []byte {
+	if n := len(h); n > 1 && h[n-1] == '.' {
+		return h[:n-1]
+	}
+	return h
 }
 
 // Actions returns every action of the table; Action.ID is its index. The

@@ -230,3 +230,72 @@ func TestLongHost(t *testing.T) {
 		}
 	}
 }
+
+// TestHostTrailingDot: a host and a host pattern are compared without a
+// trailing dot, so a rule written as "example.com." matches the host
+// "example.com" (with or without its dot) instead of nothing.
+func TestHostTrailingDot(t *testing.T) {
+	tbl := mustCompile(t, &spec.Listener{
+		Name: "l", Port: 80, Protocol: spec.ProtocolHTTP,
+		Rules: []spec.Rule{
+			rule(1, spec.Conditions{HostHeader: []string{"exact.example.com."}}),
+			rule(2, spec.Conditions{HostHeader: []string{"*.wild.example."}}),
+			rule(3, spec.Conditions{HostHeader: []string{"plain.example.org"}}),
+		},
+		DefaultAction: fwd("default"),
+	})
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"exact.example.com", 1},
+		{"EXACT.example.com.", 1},
+		{"exact.example.com.:8080", 1},
+		{"a.wild.example", 2},
+		{"a.wild.example.", 2},
+		{"plain.example.org.", 3},
+		{"plain.example.org", 3},
+		{".", 0},
+	} {
+		a := tbl.Match((&StaticRequest{Method: "GET", Host: tc.host, Path: "/"}).View())
+		if a.Priority != tc.want {
+			t.Errorf("host %q: matched priority %d, want %d", tc.host, a.Priority, tc.want)
+		}
+	}
+}
+
+// TestQueryStringEscapes: in query string conditions, as in ALB, `\*` and
+// `\?` are a literal * and ?, while unescaped ones stay wildcards.
+func TestQueryStringEscapes(t *testing.T) {
+	tbl := mustCompile(t, &spec.Listener{
+		Name: "l", Port: 80, Protocol: spec.ProtocolHTTP,
+		Rules: []spec.Rule{
+			rule(1, spec.Conditions{QueryString: []spec.KeyValue{{Key: "q", Value: `a\*b`}}}),
+			rule(2, spec.Conditions{QueryString: []spec.KeyValue{{Key: `k\?`, Value: "*"}}}),
+			rule(3, spec.Conditions{QueryString: []spec.KeyValue{{Key: "w", Value: `x\**\?`}}}),
+			rule(4, spec.Conditions{QueryString: []spec.KeyValue{{Key: "b", Value: `c:\dir`}}}),
+		},
+		DefaultAction: fwd("default"),
+	})
+	for _, tc := range []struct {
+		key, value string
+		want       int
+	}{
+		{"q", "a*b", 1},
+		{"Q", "A*B", 1},
+		{"q", "axb", 0},
+		{"q", `a\xb`, 0},
+		{"k?", "1", 2},
+		{"kx", "1", 0},
+		{"w", "x*yz?", 3},
+		{"w", "x*?", 3},
+		{"w", "xyz?", 0},
+		{"w", "x*yzq", 0},
+		{"b", `c:\dir`, 4},
+	} {
+		req := &StaticRequest{Method: "GET", Host: "h", Path: "/", Query: [][2]string{{tc.key, tc.value}}}
+		if a := tbl.Match(req.View()); a.Priority != tc.want {
+			t.Errorf("query %s=%s: matched priority %d, want %d", tc.key, tc.value, a.Priority, tc.want)
+		}
+	}
+}
