@@ -2,6 +2,7 @@ package spec
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -87,6 +88,13 @@ func (g *TargetGroup) validateHealthCheck(c *checker) {
 	}
 	if hc.Path != "" && (!strings.HasPrefix(hc.Path, "/") || len(hc.Path) > 1024 || strings.ContainsAny(hc.Path, " \t\r\n")) {
 		c.add(p+"path", "path must start with / and contain no spaces (at most 1024 characters)")
+	} else if hc.Path != "" {
+		// The checker requests http://target + path: a path that does not
+		// parse there (a bad %-escape, a control character) would fail
+		// every check with Elb.InternalError instead of being refused here.
+		if _, err := url.Parse("http://127.0.0.1" + hc.Path); err != nil {
+			c.add(p+"path", "%s is not a valid URL path (control characters and %% not followed by two hex digits must be percent-encoded)", quote(hc.Path))
+		}
 	}
 	if hc.Port != "" && hc.Port != DefaultHealthCheckPort {
 		if n, err := strconv.Atoi(hc.Port); err != nil || n < 1 || n > 65535 {

@@ -154,6 +154,11 @@ func TestTargetGroupValidate(t *testing.T) {
 		}},
 		{"timeout not below interval", func(g *TargetGroup) { g.HealthCheck.IntervalSeconds = 5 }, []string{
 			"healthCheck.timeoutSeconds: timeout (5s) must be less than the interval (5s)"}},
+		{"health check path does not parse", func(g *TargetGroup) { g.HealthCheck.Path = "/%zz" }, []string{
+			`healthCheck.path: "/%zz" is not a valid URL path (control characters and % not followed by two hex digits must be percent-encoded)`}},
+		{"health check path control character", func(g *TargetGroup) { g.HealthCheck.Path = "/a\x01b" }, []string{
+			`healthCheck.path: "/a\x01b" is not a valid URL path (control characters and % not followed by two hex digits must be percent-encoded)`}},
+		{"health check path with escapes and query", func(g *TargetGroup) { g.HealthCheck.Path = "/a%20b/?x=1&y=%2F" }, nil},
 		{"matcher out of range", func(g *TargetGroup) { g.HealthCheck.Matcher = "200,500" }, []string{"healthCheck.matcher: code 500 is outside 200..499"}},
 		{"tcp check with path", func(g *TargetGroup) { g.Protocol = ProtocolTCP; g.HealthCheck.Path = "/" }, []string{
 			"healthCheck.path: path is only for HTTP health checks"}},
