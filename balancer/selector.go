@@ -99,9 +99,16 @@ func (r *roundRobin) scan(g *group, exclude *target, failOpen bool, now int64, s
 }
 
 // leastOutstanding picks the eligible target with the fewest requests in
-// flight on this node (ALB's least_outstanding_requests), with the count
-// inflated for ramping targets, scanning from a rotating offset so ties
-// spread evenly.
+// flight on this node (ALB's least_outstanding_requests), scanning from a
+// rotating offset so ties spread evenly. A ramping target (slow start) takes
+// part in a pick only with probability equal to its ramp fraction f
+// (rejection sampling, as roundRobin), and then with its count divided by
+// f: the first gives it a linearly growing share when the group is idle
+// (every count 0, where a count inflated as (n+1)/f alone would give it
+// nothing, and send everything to the target that became healthy first
+// when all of them ramp), the second keeps its share of a busy group's
+// requests in flight in proportion to f. When every eligible target was
+// passed over, the least loaded of them is taken.
 type leastOutstanding struct{ next atomic.Uint64 }
 
 func (l *leastOutstanding) pick(g *group, exclude *target, now int64) (*target, bool) {
@@ -114,17 +121,28 @@ func (l *leastOutstanding) pick(g *group, exclude *target, now int64) (*target, 
 
 func (l *leastOutstanding) scan(g *group, exclude *target, failOpen bool, now int64, start uint64) *target {
 	n := uint64(len(g.targets))
-	var best *target
-	bestScore := 0.0
+	var best, passed *target
+	var bestScore float64
+	var passedIn int64
 	for i := uint64(0); i < n; i++ {
 		t := g.targets[(start+i)%n]
 		if !g.eligible(t, exclude, failOpen, now) {
 			continue
 		}
-		score := float64(t.inflight.Load()+1) / g.rampFraction(t, now)
-		if best == nil || score < bestScore {
+		in := t.inflight.Load()
+		f := g.rampFraction(t, now)
+		if f < 1 && rand.Float64() >= f {
+			if passed == nil || in < passedIn {
+				passed, passedIn = t, in
+			}
+			continue
+		}
+		if score := float64(in) / f; best == nil || score < bestScore {
 			best, bestScore = t, score
 		}
+	}
+	if best == nil {
+		return passed
 	}
 	return best
 }

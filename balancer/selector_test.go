@@ -193,3 +193,55 @@ func TestSelectorsConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestLeastOutstandingSlowStartShare: with least_outstanding_requests a
+// ramping target's share grows linearly even when nothing is in flight (a
+// lightly loaded group), and a group whose targets all ramp (a new group)
+// spreads its requests instead of sending them all to the target that
+// became healthy first.
+func TestLeastOutstandingSlowStartShare(t *testing.T) {
+	g := testGroup(t, spec.AlgorithmLeastOutstandingRequests, 2, true)
+	g.slowStart = int64(100 * time.Second)
+	fresh := g.targets[0]
+	const t0 = int64(1_000_000_000_000)
+	fresh.availableSince.Store(t0)
+	share := func(tg *target, now int64) float64 {
+		hits := 0
+		const n = 20000
+		for i := 0; i < n; i++ {
+			if g.pick(nil, now) == tg {
+				hits++
+			}
+		}
+		return float64(hits) / n
+	}
+	// 25% through the ramp: offered with p=0.25, then an even tie with the
+	// other idle target: expected share 0.125.
+	if s := share(fresh, t0+int64(25*time.Second)); s < 0.08 || s > 0.18 {
+		t.Errorf("fresh target's share at 25%% of slow start = %.3f, want about 0.125", s)
+	}
+	if s := share(fresh, t0+int64(75*time.Second)); s < 0.32 || s > 0.43 {
+		t.Errorf("fresh target's share at 75%% of slow start = %.3f, want about 0.375", s)
+	}
+	if s := share(fresh, t0+int64(200*time.Second)); s < 0.45 || s > 0.55 {
+		t.Errorf("fresh target's share after slow start = %.3f, want about 0.5", s)
+	}
+	// Busy: a target 25% through its ramp is held to about a quarter of the
+	// other's requests in flight (3 against 8 is more than that).
+	fresh.inflight.Store(3)
+	g.targets[1].inflight.Store(8)
+	if s := share(fresh, t0+int64(25*time.Second)); s > 0.01 {
+		t.Errorf("busy: fresh target with 3 in flight against 8 got share %.3f at 25%% of slow start, want none", s)
+	}
+	fresh.inflight.Store(1)
+	if s := share(fresh, t0+int64(25*time.Second)); s < 0.2 || s > 0.3 {
+		t.Errorf("busy: fresh target with 1 in flight against 8 got share %.3f at 25%% of slow start, want about 0.25", s)
+	}
+	fresh.inflight.Store(0)
+	g.targets[1].inflight.Store(0)
+	// Both ramping, one a second ahead of the other: about half each.
+	g.targets[1].availableSince.Store(t0 - int64(time.Second))
+	if s := share(fresh, t0+int64(10*time.Second)); s < 0.35 || s > 0.65 {
+		t.Errorf("share of one of two ramping targets = %.3f, want about 0.5", s)
+	}
+}
