@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -213,4 +214,61 @@ func TestStickyRepinned(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTargetIDStable: the id a sticky cookie names is a pure function of
+// (group, address), the same in every process: a restarted node, or another
+// node of the cluster sharing the cookie key, must find the same target.
+func TestTargetIDStable(t *testing.T) {
+	const want = 0x25f30510714e10df // FNV-1a 64 of "web\x0010.0.0.1:80"
+	if got := targetID("web", "10.0.0.1:80"); got != want {
+		t.Fatalf("targetID(web, 10.0.0.1:80) = %#x, want %#x", got, want)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("web\x0010.0.0.1:80"))
+	if got := targetID("web", "10.0.0.1:80"); got != h.Sum64() {
+		t.Fatalf("targetID = %#x, want FNV-1a %#x", got, h.Sum64())
+	}
+	if targetID("a", "b:1") == targetID("ab", ":1") {
+		t.Fatal("targetID does not separate the group from the address")
+	}
+}
+
+// TestStickyCookieSharedKey: balancers given the same CookieKey (two nodes,
+// or one node before and after a restart) honour each other's cookies; a
+// balancer with another key re-pins.
+func TestStickyCookieSharedKey(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	b := startBackend(t, "b", nil)
+	doc := withStickiness(groupDoc("", a.addr, b.addr), "{enabled: true}")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	h1 := startLB(t, doc, func(o *Options) { o.CookieKey = key })
+	h2 := startLB(t, doc, func(o *Options) { o.CookieKey = key })
+	h3 := startLB(t, doc, func(o *Options) { o.CookieKey = []byte("another key, another cluster....") })
+
+	first, resp := h1.getWith("", "")
+	pin := cookieValue(t, resp, cookieLB)
+	fasthttp.ReleaseResponse(resp)
+	if pin == "" {
+		t.Fatal("no GANTRYLB cookie from the first balancer")
+	}
+	for i := 0; i < 4; i++ {
+		got, resp := h2.getWith(cookieLB, pin)
+		fasthttp.ReleaseResponse(resp)
+		if got != first {
+			t.Fatalf("request %d to the second balancer with the first's cookie went to %q, want %q", i, got, first)
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		got, resp := h3.getWith(cookieLB, pin)
+		if cookieValue(t, resp, cookieLB) == pin {
+			t.Fatal("a balancer with another key accepted and re-set the cookie")
+		}
+		fasthttp.ReleaseResponse(resp)
+		seen[got] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("a foreign cookie kept its pin: targets %v, want both by round robin", seen)
+	}
 }

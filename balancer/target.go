@@ -1,7 +1,7 @@
 package balancer
 
 import (
-	"hash/maphash"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -55,16 +55,16 @@ type target struct {
 	passiveFail prometheus.Counter
 }
 
-var cookieSeed = maphash.MakeSeed()
-
-// targetID derives the cookie id of (group, addr). Cookies are authenticated
+// targetID derives the cookie id of (group, addr): FNV-1a over
+// group, a zero byte and addr. It is a pure function of its arguments, so
+// the id is the same after a restart and on every node, and a cookie
+// survives both wherever its key does. Cookies are authenticated
 // separately, so the id needs only to be stable and well spread.
 func targetID(group, addr string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(cookieSeed)
-	h.WriteString(group)
-	h.WriteByte(0)
-	h.WriteString(addr)
+	h := fnv.New64a()
+	h.Write([]byte(group))
+	h.Write([]byte{0})
+	h.Write([]byte(addr))
 	return h.Sum64()
 }
 

@@ -241,7 +241,12 @@ func runServer(parent context.Context, f serverFlags) error {
 			shareHealth(cluster, bal, group, addr, to)
 		},
 	})
+	cookieKey, err := stickyCookieKey(f.encrypt, f.dataDir)
+	if err != nil {
+		return err
+	}
 	opts := balancer.Options{
+		CookieKey:       cookieKey,
 		Logger:          log,
 		Registry:        reg,
 		Health:          checker,
