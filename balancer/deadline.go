@@ -114,6 +114,10 @@ type lazyConn struct {
 	mu     sync.Mutex // serialises arming and clearing the socket's deadlines
 	slot   int        // index in deadlineScan.conns; -1 once unregistered
 	closed atomic.Bool
+	// owner, for a target connection, tracks it while open; cut says the
+	// end of its target's draining closed it (targetConns.closeAll).
+	owner *targetConns
+	cut   atomic.Bool
 
 	// Waiting before reading (waitread_linux.go), for target connections
 	// only. sw waits on the socket (nil: never wait first; client
@@ -328,6 +332,9 @@ func (c *lazyConn) fire(d *lazyDir, now int64, apply func(time.Time) error) {
 func (c *lazyConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		deadlineScan.unregister(c)
+		if c.owner != nil {
+			c.owner.remove(c)
+		}
 	}
 	return c.Conn.Close()
 }

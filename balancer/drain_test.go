@@ -117,8 +117,28 @@ func TestDrainBoundedByDelay(t *testing.T) {
 	if el := time.Since(start); el < 900*time.Millisecond || el > 3*time.Second {
 		t.Errorf("drain of a hanging request ended after %v, want about 1s", el)
 	}
+	// The request still waiting is cut with the target's connections, as
+	// ALB closes them: 502 now, not the target's answer whenever it comes,
+	// and not sent again to another target.
+	select {
+	case r := <-inflight:
+		if r.err != nil || r.code != fasthttp.StatusBadGateway {
+			t.Errorf("request cut by the end of draining: %d %q %v, want 502", r.code, r.body, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the request waiting on a drained target was not cut when the deregistration delay ended")
+	}
 	release()
-	<-inflight // whatever its fate, the client gets an answer or an error
+	if n := fresh.hits.Load(); n != 0 {
+		t.Errorf("the cut request was sent again: fresh got %d requests", n)
+	}
+	// Nothing more reaches the drained target.
+	before := hang.hits.Load()
+	code, body, resp := h.get("/")
+	fasthttp.ReleaseResponse(resp)
+	if code != 200 || body != "fresh" || hang.hits.Load() != before {
+		t.Errorf("after the drain: %d %q, drained target hits %d -> %d; want 200 from fresh and none", code, body, before, hang.hits.Load())
+	}
 }
 
 // TestDrainCutsStreamedResponse: a streamed response still running from a

@@ -1,9 +1,11 @@
 package balancer
 
 import (
+	"errors"
 	"hash/fnv"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +48,9 @@ type target struct {
 	// hijacked holds the target's WebSockets and TCP flows, closed when
 	// the target is dropped.
 	hijacked hijackSet
+	// conns holds the target's pooled connections, idle or in use, closed
+	// when the target is dropped.
+	conns targetConns
 
 	// metric children resolved once per target.
 	respTime    prometheus.Observer
@@ -99,6 +104,10 @@ func newTarget(group, addr string, tune upstreamTuning, m *metrics) *target {
 			// deadlines, so the far ones can be coarse (deadline.go).
 			lc := newLazyConn(c)
 			lc.waitForReplies()
+			if !t.conns.add(lc) {
+				_ = lc.Close()
+				return nil, errTargetClosed
+			}
 			return lc, nil
 		},
 	}
@@ -121,9 +130,60 @@ func (t *target) usable(now int64) bool {
 	return !t.draining.Load() && t.status.Available(now)
 }
 
-// close releases the target's idle upstream connections and ends its
-// hijacked connections.
+// close ends the target's connections: idle ones, hijacked ones, and those
+// still waiting for an answer, whose requests get 502 (ALB closes what
+// remains of a deregistered target's connections when its deregistration
+// delay ends). No connection is made to it afterwards.
 func (t *target) close() {
 	t.hc.CloseIdleConnections()
 	t.hijacked.closeAll()
+	t.conns.closeAll()
+}
+
+// errTargetClosed refuses a connection to a target that was dropped.
+var errTargetClosed = errors.New("target removed")
+
+// targetConns is the set of a target's open pooled connections. Safe for
+// concurrent use.
+type targetConns struct {
+	mu     sync.Mutex
+	m      map[*lazyConn]struct{}
+	closed bool
+}
+
+// add tracks c until it closes; false once the set is closed.
+func (s *targetConns) add(c *lazyConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[*lazyConn]struct{}{}
+	}
+	s.m[c] = struct{}{}
+	c.owner = s
+	return true
+}
+
+func (s *targetConns) remove(c *lazyConn) {
+	s.mu.Lock()
+	delete(s.m, c)
+	s.mu.Unlock()
+}
+
+// closeAll closes every connection, marking each as cut first so that a
+// request waiting on it is not sent again, and refuses new ones.
+func (s *targetConns) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	cs := make([]*lazyConn, 0, len(s.m))
+	for c := range s.m {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.cut.Store(true)
+		_ = c.Close()
+	}
 }

@@ -157,6 +157,9 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 			// The target took nothing for the idle timeout.
 			return errTimeout, false, false
 		}
+		if cutByDrain(conn) {
+			return errResetBeforeResponse, false, false
+		}
 		if !o.rewindable {
 			// The target stopped taking a streamed body: part of it was
 			// sent, so it is not repeated.
@@ -193,6 +196,9 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 		p.hc.ReleaseReader(br)
 		p.closeConn(cc)
 		switch {
+		case cutByDrain(conn):
+			// Its target's draining ended: answered 502, not sent again.
+			return errResetBeforeResponse, false, false
 		case isTimeout(err):
 			return errTimeout, false, false
 		case err == io.EOF || isConnReset(err):
@@ -256,6 +262,12 @@ func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
 func closedWhileIdle(c net.Conn, always bool) bool {
 	lc, ok := c.(*lazyConn)
 	return ok && lc.closedWhileIdle(always)
+}
+
+// cutByDrain reports whether the end of its target's draining closed c.
+func cutByDrain(c net.Conn) bool {
+	lc, ok := c.(*lazyConn)
+	return ok && lc.cut.Load()
 }
 
 // servedBefore reports whether a target connection came from the pool
