@@ -418,6 +418,9 @@ func (l *httpListener) chooseGroup(ctx *fasthttp.RequestCtx, rs *reqState, p *fo
 			if id, ok := l.b.cookies.verify(kindGroup, v, uint32(rs.now/1e9)); ok {
 				for i, g := range p.groups {
 					if p.groupIDs[i] == id && p.fwd.Groups[i].Weight > 0 {
+						// Re-set with a fresh expiry, as GANTRYLB is: an
+						// active client keeps its group.
+						rs.pinGroup, rs.pinGroupID, rs.pinGroupDur = true, id, p.fwd.StickinessDuration
 						return g
 					}
 				}

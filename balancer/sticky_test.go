@@ -115,9 +115,15 @@ healthCheck: {enabled: false}
 		}
 		for i := 0; i < 8; i++ {
 			got, resp := h.getWith(cookieGroup, pin)
+			// Refreshed on every answer, as GANTRYLB: the next request
+			// carries the new cookie.
+			pin = cookieValue(t, resp, cookieGroup)
 			fasthttp.ReleaseResponse(resp)
 			if got != first {
 				t.Fatalf("round %d: pinned request %d went to group %q, want %q", round, i, got, first)
+			}
+			if pin == "" {
+				t.Fatalf("round %d: pinned request %d got no fresh GANTRYLBTG cookie", round, i)
 			}
 		}
 	}
