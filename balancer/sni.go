@@ -18,8 +18,17 @@ const maxTLSRecord = 5 + 1<<14
 // ClientHello, it names no server, or the read fails (the caller's deadline
 // bounds it). br must buffer at least maxTLSRecord bytes.
 func peekSNI(br *bufio.Reader) string {
+	// The first two bytes are judged as they come: a client that speaks
+	// another protocol may send less than a record header (a short command)
+	// and wait for an answer, which it must not wait the header timeout for.
+	if b, err := br.Peek(1); err != nil || b[0] != 0x16 {
+		return ""
+	}
+	if b, err := br.Peek(2); err != nil || b[1] != 3 {
+		return ""
+	}
 	hdr, err := br.Peek(5)
-	if err != nil || hdr[0] != 0x16 || hdr[1] != 3 {
+	if err != nil {
 		return ""
 	}
 	n := int(hdr[3])<<8 | int(hdr[4])

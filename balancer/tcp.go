@@ -416,7 +416,7 @@ func (l *tcpListener) logFlow(f *flow) {
 	}
 	if f.tlsVer != 0 {
 		e.SSLProtocol = tlsVersionName(f.tlsVer)
-		e.SSLCipher = tls.CipherSuiteName(f.cipher)
+		e.SSLCipher = cipherName(f.cipher)
 	}
 	if a := f.action; a != nil {
 		e.MatchedRulePriority = a.Priority

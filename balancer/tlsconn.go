@@ -106,6 +106,29 @@ func tlsVersionName(v uint16) string {
 	return ""
 }
 
+// cipherName is a cipher suite as ALB's ssl_cipher shows it: the OpenSSL
+// name ("ECDHE-RSA-AES128-GCM-SHA256") for TLS 1.2 suites, which is what
+// log tooling written for ALB matches on; TLS 1.3 suites have one name in
+// both (TLS_AES_128_GCM_SHA256). Suites the listeners never offer keep Go's
+// name.
+func cipherName(id uint16) string {
+	switch id {
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-ECDSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-RSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-ECDSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-RSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-ECDSA-CHACHA20-POLY1305"
+	case tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-RSA-CHACHA20-POLY1305"
+	}
+	return tls.CipherSuiteName(id)
+}
+
 // fillTLS records a request's TLS session in its access-log entry.
 func fillTLS(e *accesslog.Entry, c net.Conn) {
 	e.Type = accesslog.TypeHTTPS
@@ -136,7 +159,7 @@ func (s tlsSession) fill(e *accesslog.Entry) {
 		return
 	}
 	e.SSLProtocol = tlsVersionName(s.version)
-	e.SSLCipher = tls.CipherSuiteName(s.cipher)
+	e.SSLCipher = cipherName(s.cipher)
 	if s.serverName != "" {
 		e.DomainName = []byte(s.serverName)
 	}

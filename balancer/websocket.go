@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha1" //nolint:gosec // RFC 6455 mandates SHA-1 for Sec-WebSocket-Accept.
 	"encoding/base64"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -19,8 +20,9 @@ import (
 // and spliced to the target's (wsConn); any other answer is relayed as an
 // ordinary response.
 
-// maxUpgradeBody bounds the body of a target's non-101 answer to an upgrade,
-// which is read whole before it is relayed.
+// maxUpgradeBody bounds the body of a target's non-101 answer to an upgrade
+// that is read whole before it is relayed; a larger one, or one of unknown
+// length, is streamed (upgradeBody).
 const maxUpgradeBody = 1 << 20
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -35,13 +37,30 @@ var (
 // (Upgrade: websocket with Connection: upgrade, case-insensitive). Ordinary
 // requests cost one header scan and no allocation. An HTTP/1.0 request
 // counts with the Upgrade header alone: fasthttp replaces its Connection
-// header, and checkUpgrade refuses it anyway.
+// header, and checkUpgrade refuses it anyway. A list split over several
+// field lines ("Connection: keep-alive" then "Connection: Upgrade") is one
+// list (RFC 9110 section 5.3).
 func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
 	up := h.Peek(fasthttp.HeaderUpgrade)
-	if len(up) == 0 || !hasToken(up, "websocket") {
+	if len(up) == 0 || !headerHasToken(h, up, fasthttp.HeaderUpgrade, "websocket") {
 		return false
 	}
-	return !h.IsHTTP11() || hasToken(h.Peek(fasthttp.HeaderConnection), "upgrade")
+	return !h.IsHTTP11() || headerHasToken(h, h.Peek(fasthttp.HeaderConnection), fasthttp.HeaderConnection, "upgrade")
+}
+
+// headerHasToken reports whether any field line of key holds tok; first is
+// the first line's value, so that the usual single line costs no more.
+func headerHasToken(h *fasthttp.RequestHeader, first []byte, key, tok string) bool {
+	if hasToken(first, tok) {
+		return true
+	}
+	all := h.PeekAll(key)
+	for i := 1; i < len(all); i++ {
+		if hasToken(all[i], tok) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasToken reports whether the comma-separated list v holds tok.
@@ -107,7 +126,11 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 	rs.targetStart = time.Now()
 	conn, br, kind := l.upgradeRoundTrip(ctx, g, t)
 	if br != nil {
-		defer putUpgradeReader(br)
+		defer func() {
+			if br != nil { // nil once a streamed body owns it
+				putUpgradeReader(br)
+			}
+		}()
 	}
 	rs.targetDur = max(time.Since(rs.targetStart), 1)
 	if kind != errNone {
@@ -135,8 +158,15 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 		t.codeClass[c].Inc()
 	}
 	if rs.targetStatus != fasthttp.StatusSwitchingProtocols {
-		_ = conn.Close()
-		t.inflight.Add(-1)
+		if bodyFollows(resp) {
+			// The body is relayed as it comes; the stream's end closes
+			// the connection and ends the in-flight count.
+			l.streamUpgradeAnswer(ctx, rs, t, conn, br)
+			br = nil
+		} else {
+			_ = conn.Close()
+			t.inflight.Add(-1)
+		}
 		stripResponseHopByHop(&resp.Header)
 		resp.Header.SetProtocol(http11)
 		l.setStickyCookies(ctx, rs, g, t)
@@ -212,7 +242,13 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 	}
 	if sc := resp.StatusCode(); err == nil && sc != fasthttp.StatusSwitchingProtocols &&
 		sc != fasthttp.StatusNoContent && sc != fasthttp.StatusNotModified {
-		err = resp.ReadBody(br, maxUpgradeBody)
+		if cl := resp.Header.ContentLength(); cl >= 0 && cl <= maxUpgradeBody {
+			err = resp.ReadBody(br, maxUpgradeBody)
+		} else {
+			// Larger, chunked or close-delimited: left in br for
+			// streamUpgradeAnswer, marked by an empty body stream.
+			resp.SetBodyStream(bytes.NewReader(nil), cl)
+		}
 	}
 	if err == nil && resp.StatusCode() == fasthttp.StatusSwitchingProtocols &&
 		!bytes.Equal(resp.Header.Peek(headerWSAccept), wsAccept(ctx.Request.Header.Peek(headerWSKey))) {
@@ -252,4 +288,82 @@ func appendSwitchHead(dst []byte, h *fasthttp.ResponseHeader) []byte {
 	dst = append(dst, "Upgrade: "...)
 	dst = append(dst, up...)
 	return append(dst, "\r\nConnection: Upgrade\r\n\r\n"...)
+}
+
+// bodyFollows reports whether upgradeRoundTrip left the answer's body on the
+// connection, to be streamed.
+func bodyFollows(resp *fasthttp.Response) bool { return resp.IsBodyStream() }
+
+// streamUpgradeAnswer attaches the body of a target's non-101 answer, still
+// on conn (and in br), to the response as a stream: a body larger than
+// maxUpgradeBody or of unknown length is relayed as an ordinary response's
+// is, not refused. The stream owns conn and br from here.
+func (l *httpListener) streamUpgradeAnswer(ctx *fasthttp.RequestCtx, rs *reqState, t *target, conn net.Conn, br *bufio.Reader) {
+	resp := &ctx.Response
+	cl := resp.Header.ContentLength()
+	up := fasthttp.AcquireResponse()
+	resp.Header.CopyTo(&up.Header)
+	up.StreamBody = true
+	_ = up.ReadBody(br, 0) // with StreamBody set this only attaches a reader
+	b := &upgradeBody{up: up, r: up.BodyStream(), conn: conn, br: br, idle: rs.ls.idleTimeout,
+		client: ctx.Conn(), t: t, cut: &streamCut{conn: conn}}
+	b.done = t
+	if l.b.access != nil {
+		b.done = rs // logs the response when its body ends
+		rs.streaming = true
+	}
+	if !t.hijacked.add(b.cut) {
+		b.cut.shutdown() // the target's drain ended already
+	}
+	if cl < 0 {
+		cl = -1 // chunked or close-delimited upstream: chunked to the client
+	}
+	resp.SetBodyStream(b, cl)
+}
+
+// upgradeBody relays the streamed body of a target's non-101 answer to an
+// upgrade, within the idle timeout per read (and per write to the client),
+// as an ordinary streamed response. The server calls Close after writing
+// the response or on failure: the connection, used for this answer only,
+// is closed.
+type upgradeBody struct {
+	up     *fasthttp.Response
+	r      io.Reader
+	conn   net.Conn
+	br     *bufio.Reader
+	client net.Conn
+	idle   time.Duration
+	t      *target
+	cut    *streamCut
+	done   bodyDoner
+	sent   int64
+	closed bool
+}
+
+func (b *upgradeBody) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		d := time.Now().Add(b.idle)
+		_ = b.conn.SetReadDeadline(d)
+		if b.client != nil {
+			_ = b.client.SetWriteDeadline(d)
+		}
+	}
+	n, err := b.r.Read(p)
+	b.sent += int64(n)
+	return n, err
+}
+
+func (b *upgradeBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.cut.detach()
+	b.t.hijacked.remove(b.cut)
+	_ = b.up.CloseBodyStream()
+	fasthttp.ReleaseResponse(b.up)
+	_ = b.conn.Close()
+	putUpgradeReader(b.br)
+	b.done.bodyDone(b.sent)
+	return nil
 }

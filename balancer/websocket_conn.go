@@ -112,7 +112,10 @@ func (ws *wsConn) serve(client net.Conn, pending []byte) {
 	ws.clientRef.Store(&client)
 	_ = client.SetWriteDeadline(time.Now().Add(goAwayWrite + ws.idle))
 	_, err := client.Write(ws.head)
-	if err == nil && len(ws.early) > 0 {
+	// early counts the target's bytes relayed behind its 101, which the
+	// pipe below does not see, in sent_bytes and the byte metric.
+	early := int64(len(ws.early))
+	if err == nil && early > 0 {
 		err = ws.writeLocked(ws.early)
 	}
 	_ = client.SetWriteDeadline(time.Time{})
@@ -142,7 +145,7 @@ func (ws *wsConn) serve(client net.Conn, pending []byte) {
 	if f := ws.force.Load(); f != nil {
 		f.Stop()
 	}
-	up, down := p.up.Load()+int64(len(pending)), p.down.Load()
+	up, down := p.up.Load()+int64(len(pending)), p.down.Load()+early
 	m.wsBytes.WithLabelValues(l.name, "client_to_target").Add(float64(up))
 	m.wsBytes.WithLabelValues(l.name, "target_to_client").Add(float64(down))
 	ws.logClose(up, down, time.Since(opened), err)

@@ -463,3 +463,135 @@ func TestWebSocketFramesSkipDesyncScan(t *testing.T) {
 		t.Errorf("severe desync count = %v, want 0", n)
 	}
 }
+
+// Frames a target sends right behind its 101 reach the client before the
+// pipe starts; they are target-to-client bytes all the same, in the access
+// log's sent_bytes and in the byte metric, as the client's early frames are
+// in received_bytes.
+func TestWebSocketEarlyFramesCounted(t *testing.T) {
+	const early = "\x81\x05early"
+	addr := startRawBackend(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			_, key := serveHandshake(c)
+			msg := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Accept: " + string(wsAccept([]byte(key))) + "\r\n\r\n" + early
+			_, _ = io.WriteString(c, msg)
+			_, _ = io.Copy(io.Discard, c)
+		}()
+	})
+	log := &wsLog{}
+	h := startLB(t, wsDoc(60, 30, "", addr), func(o *Options) { o.AccessLog = log })
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
+	if _, err := io.WriteString(c, rawUpgrade("/ws")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if code, _, err := readStatus(br); code != 101 {
+		t.Fatalf("status %d (%v), want 101", code, err)
+	}
+	got := make([]byte, len(early))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != early {
+		t.Fatalf("early frame = %q (%v)", got, err)
+	}
+	_ = c.Close()
+	waitFor(t, 5*time.Second, "the WebSocket to be logged", func() bool {
+		es, _ := log.all()
+		return len(es) == 1
+	})
+	es, _ := log.all()
+	if es[0].SentBytes != int64(len(early)) {
+		t.Errorf("sent_bytes = %d, want the %d bytes of the early frame", es[0].SentBytes, len(early))
+	}
+	lbl := map[string]string{"listener": "public", "direction": "target_to_client"}
+	if got := h.metric("gantry_websocket_processed_bytes_total", lbl); got != float64(len(early)) {
+		t.Errorf("processed bytes target_to_client = %v, want %d", got, len(early))
+	}
+}
+
+// A Connection list split over two field lines is one list (RFC 9110
+// section 5.3): "Connection: keep-alive" then "Connection: Upgrade" asks
+// for the upgrade as "Connection: keep-alive, Upgrade" does.
+func TestWebSocketConnectionOverTwoLines(t *testing.T) {
+	echo := startEcho(t, "e")
+	h := startLB(t, wsDoc(60, 30, "", echo))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
+	req := "GET /ws HTTP/1.1\r\nHost: lb.test\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if code, _, err := readStatus(br); code != 101 {
+		t.Fatalf("status %d (%v), want 101", code, err)
+	}
+	frame := "\x81\x82\x01\x02\x03\x04" + string([]byte{'h' ^ 1, 'i' ^ 2})
+	if _, err := io.WriteString(c, frame); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "\x81\x02hi" {
+		t.Fatalf("echo = %q (%v)", got, err)
+	}
+}
+
+// A target's non-101 answer to an upgrade is relayed as any response is,
+// however large and however framed: a body over maxUpgradeBody (or chunked,
+// or close-delimited) is streamed, not refused with a 502 that would also
+// count against the target.
+func TestWebSocketLargeRefusalRelayed(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), (2*maxUpgradeBody)/16+1)
+	for _, framing := range []string{"length", "chunked", "close"} {
+		t.Run(framing, func(t *testing.T) {
+			addr := startRawBackend(t, func(c net.Conn) {
+				go func() {
+					defer c.Close()
+					serveHandshake(c)
+					switch framing {
+					case "length":
+						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+						_, _ = c.Write(body)
+					case "chunked":
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+						for rest := body; len(rest) > 0; {
+							n := min(len(rest), 100000)
+							fmt.Fprintf(c, "%x\r\n", n)
+							_, _ = c.Write(rest[:n])
+							_, _ = io.WriteString(c, "\r\n")
+							rest = rest[n:]
+						}
+						_, _ = io.WriteString(c, "0\r\n\r\n")
+					case "close":
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+						_, _ = c.Write(body)
+					}
+				}()
+			})
+			log := &captureLog{}
+			h := startLB(t, wsDoc(60, 30, "", addr), func(o *Options) { o.AccessLog = log })
+			c := dialRaw(t, h.client.Addr, 10*time.Second)
+			if _, err := io.WriteString(c, rawUpgrade("/ws")); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("answer = %d with %d body bytes (%v), want 200 with the target's %d", resp.StatusCode, len(got), err, len(body))
+			}
+			waitFor(t, 5*time.Second, "the response to be logged", func() bool { return len(log.all()) == 1 })
+			if e := log.all()[0]; e.ELBStatusCode != 200 || e.SentBytes < int64(len(body)) {
+				t.Errorf("access log: status %d sent %d, want 200 and at least %d", e.ELBStatusCode, e.SentBytes, len(body))
+			}
+			if n := h.metric("gantry_target_passive_failures_total", map[string]string{"target_group": "web"}); n != 0 {
+				t.Errorf("passive failures = %v, want 0: the target answered", n)
+			}
+			waitFor(t, 5*time.Second, "nothing in flight", func() bool {
+				_, n := stateOf(h, "web", addr)
+				return n == 0
+			})
+		})
+	}
+}
