@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -139,12 +140,24 @@ func (p *pipe) end(err error) {
 	if err != io.EOF {
 		p.firstErr.CompareAndSwap(nil, &err)
 	}
-	if p.resetIdle && errors.Is(err, errIdle) {
-		abortive(p.client)
-		abortive(p.target)
+	if p.resetIdle && (errors.Is(err, errIdle) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		// As NLB: an idle timeout, or a reset from either side, reaches
+		// both peers as a reset, never as an orderly close: a stream cut
+		// short must not look complete (under TLS, no close_notify is
+		// sent first).
+		resetNow(p.client)
+		resetNow(p.target)
 	}
 	_ = p.client.Close()
 	_ = p.target.Close()
+}
+
+// resetNow closes c's TCP socket at once with RST, under any wrappers.
+func resetNow(c net.Conn) {
+	if tc := rawTCP(c); tc != nil {
+		_ = tc.SetLinger(0)
+		_ = tc.Close()
+	}
 }
 
 // copy moves src (a connection, whose read deadline bounds idleness) to dst

@@ -143,10 +143,16 @@ func (f *flow) reset() {
 // abortive sets a zero linger on c's TCP socket, under any wrappers, so
 // that closing it sends RST.
 func abortive(c net.Conn) {
+	if tc := rawTCP(c); tc != nil {
+		_ = tc.SetLinger(0)
+	}
+}
+
+// rawTCP is the TCP connection under c's wrappers (TLS included), or nil.
+func rawTCP(c net.Conn) *net.TCPConn {
 	for c != nil {
 		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-			return
+			return tc
 		}
 		switch u := c.(type) {
 		case interface{ Unwrap() net.Conn }:
@@ -154,9 +160,10 @@ func abortive(c net.Conn) {
 		case interface{ NetConn() net.Conn }: // *tls.Conn
 			c = u.NetConn()
 		default:
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 func (l *tcpListener) serve(cc *countingConn) {

@@ -4,6 +4,7 @@ package balancer
 
 import (
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -33,11 +34,27 @@ func readWaiter(c net.Conn) func() error {
 	if err != nil {
 		return nil
 	}
+	// A peek that fails reports the socket's pending error (a reset) and
+	// clears it, so the Read after it would see a clean end of stream: the
+	// error is returned instead of being lost.
+	var sockErr error
 	ready := func(fd uintptr) bool {
 		var b [1]byte
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK || err == syscall.EINTR {
+			return false
+		}
 		// Data, end of stream or an error: a Read will not block.
-		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+		if err != nil {
+			sockErr = os.NewSyscallError("read", err)
+		}
+		return true
 	}
-	return func() error { return rc.Read(ready) }
+	return func() error {
+		sockErr = nil
+		if err := rc.Read(ready); err != nil {
+			return err
+		}
+		return sockErr
+	}
 }
