@@ -96,6 +96,9 @@ type pipe struct {
 	// resetIdle makes an idle timeout close both sides with RST (TCP
 	// flows, as NLB), not FIN.
 	resetIdle bool
+	// firstUp, when set, runs before the first client bytes move to the
+	// target; an error from it ends the pipe (with RST under resetIdle).
+	firstUp func(client net.Conn) error
 
 	// active is when either direction was last seen moving (unix nanos).
 	active atomic.Int64
@@ -140,7 +143,8 @@ func (p *pipe) end(err error) {
 	if err != io.EOF {
 		p.firstErr.CompareAndSwap(nil, &err)
 	}
-	if p.resetIdle && (errors.Is(err, errIdle) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+	if p.resetIdle && (errors.Is(err, errIdle) || errors.Is(err, errProxyUntrusted) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 		// As NLB: an idle timeout, or a reset from either side, reaches
 		// both peers as a reset, never as an orderly close: a stream cut
 		// short must not look complete (under TLS, no close_notify is
@@ -164,6 +168,11 @@ func resetNow(c net.Conn) {
 // until src ends, then half-closes dst. dstConn is the connection dst writes
 // to: a write blocked for idle (a peer that reads nothing) ends the pipe.
 func (p *pipe) copy(dst io.Writer, dstConn net.Conn, src net.Conn, count *atomic.Int64) error {
+	if p.firstUp != nil && src == p.client {
+		if err := p.firstUp(src); err != nil {
+			return err
+		}
+	}
 	move := p.mover(dst, src)
 	if p.idle <= 0 {
 		_ = dstConn.SetWriteDeadline(time.Time{}) // the server's, for the 101

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -211,4 +213,58 @@ func (c *proxyConn) RemoteAddr() net.Addr {
 		return c.src
 	}
 	return c.Conn.RemoteAddr()
+}
+
+// untrustedHeader waits, up to timeout, for c's first bytes and reports
+// errProxyUntrusted when they begin a PROXY header (or stop inside its
+// signature, as hasProxySignature judges). It peeks and consumes nothing, so
+// the bytes are then relayed as they came; c's read deadline is cleared
+// after. A socket error the peek meets is returned, not lost.
+func untrustedHeader(c net.Conn, timeout time.Duration) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	var (
+		b      [12]byte // a v2 signature, the longer
+		got    []byte
+		header bool
+		sysErr error
+	)
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case e == syscall.EAGAIN || e == syscall.EINTR:
+			return false
+		case e != nil:
+			sysErr = os.NewSyscallError("read", e)
+			return true
+		case n == 0:
+			return true // the client's end: the copy sees it
+		}
+		got = b[:n]
+		header = bytes.HasPrefix(got, proxyproto.SIGV1) || bytes.HasPrefix(got, proxyproto.SIGV2)
+		// A prefix of a signature waits for more (the next edge).
+		return header || !(bytes.HasPrefix(proxyproto.SIGV1, got) || bytes.HasPrefix(proxyproto.SIGV2, got))
+	})
+	switch {
+	case sysErr != nil:
+		return sysErr
+	case header:
+		return errProxyUntrusted
+	case err != nil && isTimeout(err):
+		// Stalled inside a signature: refused once no other protocol's
+		// first bytes can be what came ("PROX", v2's NUL).
+		if len(got) >= 4 && bytes.HasPrefix(proxyproto.SIGV1, got) || len(got) >= 5 && bytes.HasPrefix(proxyproto.SIGV2, got) {
+			return errProxyUntrusted
+		}
+		return nil
+	}
+	return err
 }

@@ -115,6 +115,10 @@ type flow struct {
 	reason    string
 	ended     atomic.Bool // shutdown was called: Gantry ended the flow
 	up, down  int64
+	// checkProxy: the peer is not trusted to send a PROXY header, and its
+	// first bytes are checked for one as they reach the pipe instead of
+	// being waited for before connecting (untrustedHeader).
+	checkProxy bool
 }
 
 // shutdown ends the flow at once (drain deadline, listener stop). It closes
@@ -198,7 +202,12 @@ func (f *flow) prepare() bool {
 	case st.proxy != nil:
 		f.br = bufio.NewReaderSize(f.raw, 256)
 	}
-	if st.proxy != nil {
+	if st.proxy != nil && !st.sni && st.tlsConfig == nil && !st.proxy.trusts(f.src.Addr()) {
+		// Nothing to wait for from a peer whose header would be refused:
+		// a protocol whose server speaks first gets its greeting at once,
+		// and a header, if one comes, still ends the flow (run).
+		f.checkProxy, f.br = true, nil
+	} else if st.proxy != nil {
 		ap, err := readProxyHeader(f.br, f.src.Addr(), st.proxy)
 		if err != nil {
 			st.proxy.rejected.Inc()
@@ -348,6 +357,10 @@ func (f *flow) run() {
 	defer st.tcp.active.Dec()
 
 	p := &pipe{client: f.client, target: f.conn, idle: st.idleTimeout, resetIdle: true}
+	if f.checkProxy {
+		timeout := st.headerTimeout
+		p.firstUp = func(c net.Conn) error { return untrustedHeader(c, timeout) }
+	}
 	err := p.run()
 	f.up += p.up.Load()
 	f.down += p.down.Load()
@@ -358,6 +371,10 @@ func (f *flow) run() {
 		f.l.port.bytes.Add(float64(f.up + f.down))
 	}
 	switch {
+	case errors.Is(err, errProxyUntrusted):
+		st.proxy.rejected.Inc()
+		f.reason = "ProxyProtocolRejected"
+		st.tcp.elbResets.Inc() // the pipe closed both sides with RST
 	case errors.Is(err, errIdle):
 		f.reason = "IdleTimeout"
 		st.tcp.elbResets.Inc() // the pipe closed both sides with RST

@@ -343,25 +343,58 @@ func TestTCPProxyInAndOut(t *testing.T) {
 	}
 }
 
+// TestTCPProxyUntrustedRefused: a PROXY header from a peer outside
+// trustedCidrs ends the flow before any of its bytes reach the target, and
+// is counted; the same peer without a header is served, and a target that
+// speaks first greets it at once, without waiting for the client's first
+// bytes (which a trusted peer's header would be).
 func TestTCPProxyUntrustedRefused(t *testing.T) {
-	be := startTCPBackend(t, namedEcho("a"))
+	var mu sync.Mutex
+	var got bytes.Buffer
+	be := startTCPBackend(t, func(c net.Conn) {
+		if _, err := io.WriteString(c, "a\n"); err != nil {
+			return
+		}
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write(buf[:n])
+		}
+	})
 	h := startLB(t, tcpDoc("proxyProtocol: {trustedCidrs: [10.0.0.0/8]}", "", be.addr))
 	c := dialRaw(t, h.addr(), 5*time.Second)
 	_, _ = io.WriteString(c, "PROXY TCP4 203.0.113.9 127.0.0.1 4711 443\r\n")
-	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Fatal("untrusted PROXY header was accepted")
+	if _, err := io.ReadAll(c); err == nil {
+		t.Fatal("untrusted PROXY header: the flow ended cleanly, want a reset")
 	}
-	if n := h.metric("gantry_proxy_protocol_rejected_total", map[string]string{"listener": "nlb"}); n != 1 {
-		t.Errorf("rejected = %v, want 1", n)
-	}
-	// Without a header the same peer is served.
+	waitFor(t, 5*time.Second, "the refusal counted", func() bool {
+		return h.metric("gantry_proxy_protocol_rejected_total", map[string]string{"listener": "nlb"}) == 1
+	})
+
+	// Without a header the same peer is greeted before it says anything.
 	c2 := dialRaw(t, h.addr(), 5*time.Second)
-	_, _ = io.WriteString(c2, "x")
-	if got := readLine(t, bufio.NewReader(c2)); got != "a" {
-		t.Fatalf("got %q, want a", got)
+	br := bufio.NewReader(c2)
+	start := time.Now()
+	if line := readLine(t, br); line != "a" {
+		t.Fatalf("greeting %q, want a", line)
 	}
-	if be.n.get() != 1 {
-		t.Errorf("backend saw %d connections, want 1", be.n.get())
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("the target's greeting took %v: the flow waited for the client's first bytes", el)
+	}
+	_, _ = io.WriteString(c2, "x\n")
+	if line := readLine(t, br); line != "x" {
+		t.Fatalf("echo %q, want x", line)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(got.String(), "PROXY") {
+		t.Errorf("the target received the untrusted header: %q", got.String())
 	}
 }
 
