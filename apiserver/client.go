@@ -101,6 +101,9 @@ func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path, cont
 func (c *Client) Apply(ctx context.Context, body []byte) ([]store.Result, error) {
 	var out ApplyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/apply", "application/yaml", bytes.NewReader(body), &out)
+	if err == nil && out.Results == nil {
+		return nil, notAPIAnswer(http.MethodPost, "/v1/apply")
+	}
 	return out.Results, err
 }
 
@@ -134,7 +137,18 @@ func (c *Client) ApplyReport(ctx context.Context, files []File) (ApplyResponse, 
 	}
 	var out ApplyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/apply", mw.FormDataContentType(), &buf, &out)
+	if err == nil && out.Results == nil {
+		// Every accepted apply reports its resources: an answer without
+		// them did not come from the admin API (--api names another server).
+		return ApplyResponse{}, notAPIAnswer(http.MethodPost, "/v1/apply")
+	}
 	return out, err
+}
+
+// notAPIAnswer is the error for a 2xx answer that lacks what the admin API
+// always sends: the client asked some other HTTP server.
+func notAPIAnswer(method, path string) error {
+	return fmt.Errorf("apiserver: client: %s %s: the answer is not the Gantry admin API's: is the API URL right?", method, path)
 }
 
 func kindPath(kind string) string {
@@ -192,6 +206,9 @@ func (c *Client) targetsCall(ctx context.Context, method, group string, targets 
 	}
 	var out TargetsResponse
 	err = c.do(ctx, method, targetsPath(group), "application/json", bytes.NewReader(body), &out)
+	if err == nil && out.TargetGroup != group {
+		return nil, notAPIAnswer(method, targetsPath(group))
+	}
 	return out.Targets, err
 }
 

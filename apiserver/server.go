@@ -268,11 +268,22 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				if route == "" {
 					route = "none"
 				}
-				s.reqs.WithLabelValues(r.Method, route, fmt.Sprint(sw.code)).Inc()
+				s.reqs.WithLabelValues(methodLabel(r.Method), route, fmt.Sprint(sw.code)).Inc()
 			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// methodLabel bounds the method label: a client may send any token as a
+// method, and each would otherwise become a series of its own.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // fallback answers what no route claims: 405 with Allow when another method

@@ -397,3 +397,34 @@ func TestApplyFilesResolvesCertificatePaths(t *testing.T) {
 		t.Errorf("certFile = %q, want /srv/app/tls/site.crt", got)
 	}
 }
+
+// TestAPIMetricMethodBounded: the method label of gantry_api_requests_total
+// is bounded (DESIGN 3.5): any token a client sends as a method must not
+// become a series of its own.
+func TestAPIMetricMethodBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, func(c *Config) { c.Registry = reg })
+	for _, m := range []string{"RANDOM1", "RANDOM2", "GET"} {
+		f.call(t, m, "/v1/listeners", "")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "gantry_api_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" {
+					methods[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if methods["RANDOM1"] || methods["RANDOM2"] || !methods["other"] || !methods["GET"] {
+		t.Fatalf("method label values = %v, want GET and other only", methods)
+	}
+}
