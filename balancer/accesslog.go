@@ -123,6 +123,11 @@ func (l *httpListener) logRejected(ctx *fasthttp.RequestCtx, code int, reason st
 		if head == nil {
 			e.ReceivedBytes = headSize(h)
 		}
+	} else {
+		// Nothing could be parsed (a head too large, too slow or
+		// malformed), but its bytes were read from the client all the
+		// same: received_bytes counts them, as processed bytes do.
+		e.ReceivedBytes = bytesRead(ctx)
 	}
 	if ctx.IsTLS() {
 		fillTLS(&e, ctx.Conn())
@@ -192,6 +197,21 @@ func keptHead(ctx *fasthttp.RequestCtx) ([]byte, int64) {
 		return nil, 0
 	}
 	return *r.buf, r.read.Load()
+}
+
+// bytesRead is how many bytes were read from ctx's connection for the
+// request being read, whether or not its head is whole; 0 when the
+// connection keeps no headRecord.
+func bytesRead(ctx *fasthttp.RequestCtx) int64 {
+	t, ok := ctx.Conn().(interface{ HeadTap() desync.HeadTap })
+	if !ok {
+		return 0
+	}
+	r, ok := t.HeadTap().(*headRecord)
+	if !ok {
+		return 0
+	}
+	return r.read.Load()
 }
 
 // sentBytes is the response's size: its status line and headers as fasthttp

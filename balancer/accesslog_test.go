@@ -251,3 +251,32 @@ func TestShutdownLogsRequestsItCuts(t *testing.T) {
 		t.Errorf("reading the cut download: %v, want its end", err)
 	}
 }
+
+// TestRejectedUnparsedHeadCountsBytesRead: a request refused before its head
+// could be parsed (too slow, too large, malformed) is logged with the bytes
+// read from the client as received_bytes (README: what was read from the
+// client for the request), not 0.
+func TestRejectedUnparsedHeadCountsBytesRead(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	log := &captureLog{}
+	h := startLB(t, limitsDoc(a.addr), func(o *Options) { o.AccessLog = log })
+	cases := []struct {
+		raw   string
+		code  int
+		exact bool // fasthttp may stop reading a head too large early
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ", 408, true}, // requestHeaderTimeoutSeconds: 1
+		{"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400, true},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 2000) + "\r\n\r\n", 431, false},
+	}
+	for i, tc := range cases {
+		if got := rawStatus(t, h.client.Addr, tc.raw); got != tc.code {
+			t.Fatalf("case %d: status %d, want %d", i, got, tc.code)
+		}
+		e := lastEntry(t, log, i+1)
+		got, want := e.ReceivedBytes, int64(len(tc.raw))
+		if (tc.exact && got != want) || got <= 0 || got > want {
+			t.Errorf("case %d (%d): received_bytes %d, want %d read", i, tc.code, got, want)
+		}
+	}
+}
