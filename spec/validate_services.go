@@ -1,6 +1,9 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ValidateServices checks what spans services and the resources they name:
 // unique service names and task-definition families; each service's task
@@ -46,7 +49,10 @@ func ValidateServices(services []*Service, taskDefs []*TaskDefinition, groups []
 		}
 		for i, lb := range s.LoadBalancers {
 			p := indexPath("loadBalancers", i)
-			if name := lb.GroupName(); name != "" && !byGroup[name] {
+			// A target group ARN is refused on its own (validateLoadBalancers):
+			// it names no group that could exist.
+			arn := lb.TargetGroup == "" && strings.HasPrefix(lb.TargetGroupARN, "arn:")
+			if name := lb.GroupName(); name != "" && !arn && !byGroup[name] {
 				add(s, p+".targetGroup", "target group %s does not exist", quote(name))
 			}
 			if td == nil || revision != 0 || lb.ContainerName == "" {

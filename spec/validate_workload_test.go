@@ -224,3 +224,28 @@ func TestQuantities(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadBalancerARNReportedOnce: a target group ARN is reported once, as
+// unsupported (Service.Validate), and not again by the set check as a
+// missing target group named after the ARN at a "targetGroup" key the
+// document does not have.
+func TestLoadBalancerARNReportedOnce(t *testing.T) {
+	s := validService()
+	s.LoadBalancers[0].TargetGroup = ""
+	s.LoadBalancers[0].TargetGroupARN = "arn:aws:elasticloadbalancing:us-east-1:123:targetgroup/web/abc"
+	s.SetDefaults()
+	if got := messages(ValidateServices([]*Service{s}, []*TaskDefinition{validTaskDefinition()}, []*TargetGroup{{Name: "web"}})); got != nil {
+		t.Errorf("ValidateServices() = %q, want nothing: the ARN is Validate's to report", got)
+	}
+	got := messages(s.Validate())
+	if len(got) != 1 || !strings.Contains(got[0], "target group ARNs are not supported") {
+		t.Errorf("Validate() = %q, want the ARN refused once", got)
+	}
+	// A plain name given as targetGroupArn is still a group that must exist.
+	s = validService()
+	s.LoadBalancers[0].TargetGroup, s.LoadBalancers[0].TargetGroupARN = "", "other"
+	s.SetDefaults()
+	if got := messages(ValidateServices([]*Service{s}, []*TaskDefinition{validTaskDefinition()}, []*TargetGroup{{Name: "web"}})); len(got) != 1 || !strings.Contains(got[0], `target group "other" does not exist`) {
+		t.Errorf("ValidateServices() with targetGroupArn: other = %q, want it missing", got)
+	}
+}

@@ -79,8 +79,12 @@ func reportDataPlane(w io.Writer, errs []apiserver.DataPlaneError, applied map[s
 }
 
 // readResourceFiles reads every path as spec.Load would: a file, the resource
-// files of a directory in name order (not recursing), or "-" for stdin.
+// files of a directory in name order (not recursing), or "-" for stdin (nil
+// stdin: the process's, as spec.Load reads it).
 func readResourceFiles(stdin io.Reader, paths []string) ([]apiserver.File, error) {
+	if stdin == nil {
+		stdin = os.Stdin
+	}
 	var out []apiserver.File
 	for _, p := range paths {
 		if p == "-" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -112,4 +113,28 @@ func problemLines(out string) []string {
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// TestReadResourceFilesNilStdin: a --server node that is not the leader
+// sends its -f documents through the leader's API with
+// readResourceFiles(nil, files); "-" must read the process's stdin, as
+// spec.Load does on the leader, not dereference a nil reader (the node
+// crashed at start with -f -).
+func TestReadResourceFilesNilStdin(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = saved; r.Close() })
+	doc := "kind: TargetGroup\nname: web\n"
+	if _, err := w.WriteString(doc); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	files, err := readResourceFiles(nil, []string{"-"})
+	if err != nil || len(files) != 1 || string(files[0].Data) != doc {
+		t.Fatalf("readResourceFiles(nil, -) = %+v, %v; want the documents from stdin", files, err)
+	}
 }

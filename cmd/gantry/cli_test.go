@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -427,5 +428,121 @@ func TestReachableAPI(t *testing.T) {
 		if got := reachableAPI(m); got != c.want {
 			t.Errorf("reachableAPI(api %s, gossip %s) = %v, want %v", c.api, c.gossip, got, c.want)
 		}
+	}
+}
+
+// TestRegisterTargetsWeightZero: --weight 0 is out of the documented range
+// 1..1000 and is refused, not silently registered with weight 1.
+func TestRegisterTargetsWeightZero(t *testing.T) {
+	api, st := apiFixture(t)
+	dir := t.TempDir()
+	if _, _, err := run(t, "apply", "--api", api, "-f", writeFile(t, dir, "g.yaml", groupDoc)); err != nil {
+		t.Fatal(err)
+	}
+	before := st.Snapshot().Version
+	_, _, err := run(t, "register-targets", "--api", api, "web", "127.0.0.1:9002", "--weight", "0")
+	if err == nil || !strings.Contains(err.Error(), "out of range 1..1000") {
+		t.Fatalf("register-targets --weight 0: err = %v, want out of range", err)
+	}
+	if v := st.Snapshot().Version; v != before {
+		t.Fatalf("store changed by a refused register-targets: version %d -> %d", before, v)
+	}
+	if _, _, err := run(t, "register-targets", "--api", api, "web", "127.0.0.1:9002"); err != nil {
+		t.Fatalf("register-targets without --weight: %v", err)
+	}
+}
+
+// TestGetYAMLKeepsIntegers: -o yaml prints an integer of a million or more
+// as the integer, not in float notation (1.048576e+06), which would not
+// even read back as an integer.
+func TestGetYAMLKeepsIntegers(t *testing.T) {
+	var out bytes.Buffer
+	items := []json.RawMessage{json.RawMessage(`{"memory":1048576,"big":9007199254740993,"ratio":0.5,"list":[2000000]}`)}
+	if err := writeYAML(&out, items); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"memory: 1048576\n", "big: 9007199254740993\n", "ratio: 0.5\n", "- 2000000\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("yaml output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestReloadProblemsAreLogged: the located problems of rejected -f
+// documents (at start or on SIGHUP) go through the server's logger, so that
+// --log-format json keeps every stderr line JSON.
+func TestReloadProblemsAreLogged(t *testing.T) {
+	bad := writeFile(t, t.TempDir(), "bad.yaml", groupDoc+"bogus: 1\n")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	var logs bytes.Buffer
+	err = applyFiles(context.Background(), store.NewMemory(), []string{bad}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	os.Stderr = saved
+	w.Close()
+	raw, _ := io.ReadAll(r)
+	r.Close()
+	if err == nil {
+		t.Fatal("applyFiles accepted a document with an unknown field")
+	}
+	if len(raw) > 0 {
+		t.Errorf("problems written to stderr outside the logger: %q", raw)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(bytes.SplitN(logs.Bytes(), []byte("\n"), 2)[0], &rec); err != nil {
+		t.Fatalf("log line is not JSON: %v: %q", err, logs.String())
+	}
+	if p, _ := rec["problem"].(string); !strings.Contains(p, "bad.yaml:4:1") || !strings.Contains(p, `unknown field "bogus"`) {
+		t.Errorf("logged problem = %q, want the located unknown field", p)
+	}
+}
+
+// TestValidateEmptyFails: validate passes only what apply loads ("a document
+// set that validates always loads"); apply refuses a set with no document.
+func TestValidateEmptyFails(t *testing.T) {
+	api, _ := apiFixture(t)
+	empty := writeFile(t, t.TempDir(), "empty.yaml", "# nothing yet\n---\n")
+	if _, _, err := run(t, "apply", "--api", api, "-f", empty); err == nil {
+		t.Fatal("apply accepted a file without documents")
+	}
+	out, _, err := run(t, "validate", "-f", empty)
+	if err == nil || !strings.Contains(err.Error(), "no resource documents") {
+		t.Fatalf("validate of a file without documents: out %q, err %v; want no resource documents", out, err)
+	}
+}
+
+// TestWritesToAnotherServerFail: an --api URL naming some other HTTP server
+// that answers 200 with JSON (an echo server) must not make apply or
+// register-targets report success.
+func TestWritesToAnotherServerFail(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"server":"echo","method":"` + r.Method + `"}`))
+	}))
+	t.Cleanup(other.Close)
+	dir := t.TempDir()
+	out, _, err := run(t, "apply", "--api", other.URL, "-f", writeFile(t, dir, "g.yaml", groupDoc))
+	if err == nil {
+		t.Errorf("apply to a non-Gantry server succeeded (stdout %q)", out)
+	}
+	for _, verb := range []string{"register-targets", "deregister-targets"} {
+		out, _, err := run(t, verb, "--api", other.URL, "web", "127.0.0.1:9002")
+		if err == nil {
+			t.Errorf("%s to a non-Gantry server succeeded (stdout %q)", verb, out)
+		}
+	}
+	// The real API still works.
+	api, _ := apiFixture(t)
+	if _, _, err := run(t, "apply", "--api", api, "-f", writeFile(t, dir, "g2.yaml", groupDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "register-targets", "--api", api, "web", "127.0.0.1:9002"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "deregister-targets", "--api", api, "web", "127.0.0.1:9002"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -287,10 +287,14 @@ func writeYAML(w io.Writer, items []json.RawMessage) error {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	for _, raw := range items {
-		if err := json.Unmarshal(raw, &v); err != nil {
+		// Numbers are kept as written: decoded as float64, an integer
+		// of a million or more would be printed as 1e+06.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
 			return fmt.Errorf("get: decode answer: %w", err)
 		}
-		if err := enc.Encode(v); err != nil {
+		if err := enc.Encode(yamlNumbers(v)); err != nil {
 			return fmt.Errorf("get: encode yaml: %w", err)
 		}
 	}
@@ -299,6 +303,30 @@ func writeYAML(w io.Writer, items []json.RawMessage) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// yamlNumbers replaces the json.Numbers of a decoded answer by int64 (or
+// float64 when not an integer), which the YAML encoder prints as numbers.
+func yamlNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case map[string]any:
+		for k, e := range x {
+			x[k] = yamlNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = yamlNumbers(e)
+		}
+	}
+	return v
 }
 
 func listenersTable(w io.Writer, ls []*spec.Listener) error {

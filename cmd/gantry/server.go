@@ -451,8 +451,10 @@ func applyFiles(ctx context.Context, st store.Store, files []string, log *slog.L
 	}
 	var list spec.ErrorList
 	if errors.As(err, &list) {
+		// Through the logger, as every operational log: with
+		// --log-format json a bare line would break the log's format.
 		for _, e := range list {
-			fmt.Fprintln(os.Stderr, e.Error())
+			log.Error("invalid resource document", "problem", e.Error())
 		}
 		return fmt.Errorf("resource documents: %d problem(s)", len(list))
 	}

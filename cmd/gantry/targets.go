@@ -19,6 +19,12 @@ func newRegisterTargetsCmd() *cobra.Command {
 	client := apiFlag(cmd)
 	cmd.Flags().IntVar(&weight, "weight", 0, "weight of the targets for weighted_random, 1..1000 (default 1)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// An omitted weight is left to the server (default 1); one given on
+		// the command line (or GANTRY_WEIGHT) must be in range: 0 is not
+		// the default, as in documents.
+		if cmd.Flags().Changed("weight") && (weight < 1 || weight > 1000) {
+			return fmt.Errorf("register-targets: --weight %d is out of range 1..1000", weight)
+		}
 		targets := make([]spec.Target, 0, len(args)-1)
 		for _, a := range args[1:] {
 			targets = append(targets, spec.Target{Address: a, Weight: weight})

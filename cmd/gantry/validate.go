@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -65,6 +66,10 @@ that Gantry ignores are reported on stderr as warnings and do not fail.`,
 				fmt.Fprintln(cmd.OutOrStdout(), e.Error())
 			}
 			return errors.New(problemSummary(errs, starts))
+		}
+		if len(docs) == 0 {
+			// As apply refuses it: an empty set is not one that loads.
+			return fmt.Errorf("validate: no resource documents in %s", strings.Join(paths, ", "))
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%d document%s valid\n", len(docs), plural(len(docs)))
 		return nil
