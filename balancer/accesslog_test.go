@@ -252,6 +252,39 @@ func TestShutdownLogsRequestsItCuts(t *testing.T) {
 	}
 }
 
+// TestShutdownAnswersRequestsWaitingOnTargets: a request whose target has
+// not answered when the shutdown timeout ends is answered 502 and logged
+// before Run returns (it got no answer and no entry).
+func TestShutdownAnswersRequestsWaitingOnTargets(t *testing.T) {
+	hang, entered, release := blockingBackend(t, "hang")
+	defer release()
+	log := &requestLog{}
+	h := startLB(t, groupDoc("", hang.addr), func(o *Options) {
+		o.AccessLog = log
+		o.ShutdownTimeout = 200 * time.Millisecond
+	})
+	inflight := slowGet(h)
+	<-entered
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s")
+	}
+	es := log.all()
+	if len(es) != 1 || es[0].ELBStatusCode != 502 || es[0].request != "GET "+h.client.Addr+" /slow HTTP/1.1" {
+		t.Fatalf("access log when Run returned: %+v, want one 502 entry for GET /slow", es)
+	}
+	select {
+	case r := <-inflight:
+		if r.code != 502 {
+			t.Errorf("the client got %d %v, want 502", r.code, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the client got no answer")
+	}
+}
+
 // TestRejectedUnparsedHeadCountsBytesRead: a request refused before its head
 // could be parsed (too slow, too large, malformed) is logged with the bytes
 // read from the client as received_bytes (README: what was read from the

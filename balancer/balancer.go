@@ -660,10 +660,22 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
-	// What the shutdown timeout left (a download to a client that does not
-	// read) holds its client connection and would end, unlogged, with the
-	// process: with every WebSocket and flow over, all that is still open
-	// is cut, so that those requests end and are logged before Run returns.
+	// What the shutdown timeout left would end, unlogged, with the process.
+	// Requests still waiting for their target's answer are cut first, with
+	// the targets' connections: each is answered 502 on its still open
+	// client connection and logged. Then, with every WebSocket and flow
+	// over, whatever is still open (a download to a client that does not
+	// read) is cut, so that those requests end and are logged before Run
+	// returns.
+	b.mu.Lock()
+	for _, t := range b.targets {
+		t.conns.closeAll()
+	}
+	for t := range b.draining {
+		t.conns.closeAll()
+	}
+	b.mu.Unlock()
+	waitOpenConns(ls, settleGrace)
 	cutOpenConns(ls)
 	b.mu.Lock()
 	for _, t := range b.targets {

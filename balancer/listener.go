@@ -448,6 +448,21 @@ func (p *portListener) untrack(c *countingConn) {
 func (p *portListener) cutConns() <-chan struct{} {
 	p.openMu.Lock()
 	defer p.openMu.Unlock()
+	done := p.emptiedLocked()
+	for c := p.open; c != nil; c = c.next {
+		_ = c.Conn.Close() // the socket only: c is listed until its owner closes it
+	}
+	return done
+}
+
+// whenEmpty returns a channel closed once no connection is open.
+func (p *portListener) whenEmpty() <-chan struct{} {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	return p.emptiedLocked()
+}
+
+func (p *portListener) emptiedLocked() <-chan struct{} {
 	if p.emptied != nil {
 		return p.emptied
 	}
@@ -457,15 +472,30 @@ func (p *portListener) cutConns() <-chan struct{} {
 		return done
 	}
 	p.emptied = done
-	for c := p.open; c != nil; c = c.next {
-		_ = c.Conn.Close() // the socket only: c is listed until its owner closes it
-	}
 	return done
 }
 
 // cutGrace bounds the wait for the requests on connections a shutdown cut
 // (cutConns) to end: one whose target does not answer is not waited for.
 const cutGrace = time.Second
+
+// settleGrace bounds the wait, at shutdown, for the requests whose targets'
+// connections were just cut to answer (502) on their client connections.
+const settleGrace = 250 * time.Millisecond
+
+// waitOpenConns waits up to d for every connection on the sockets of ls to
+// be closed by its owner.
+func waitOpenConns(ls map[string]frontend, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for _, l := range ls {
+		select {
+		case <-l.socket().whenEmpty():
+		case <-timer.C:
+			return
+		}
+	}
+}
 
 // cutOpenConns cuts the connections the shutdown timeout left open on the
 // sockets of ls, and waits up to cutGrace for them to be closed.
