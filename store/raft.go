@@ -15,6 +15,7 @@ import (
 	"github.com/gantrylb/gantry/spec"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Raft is a Store replicated with hashicorp/raft over the cluster's servers.
@@ -123,7 +124,15 @@ func (r *Raft) openStores(hlog *hclogAdapter) error {
 	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("store: open data dir: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(r.cfg.DataDir, "raft.db")})
+	// The file is locked while open: another process on the same data
+	// directory fails at once instead of waiting for the lock forever.
+	boltOpts := *bbolt.DefaultOptions
+	boltOpts.Timeout = time.Second
+	path := filepath.Join(r.cfg.DataDir, "raft.db")
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &boltOpts})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("store: open raft log: %s is locked: another gantry server is using --data-dir %s", path, r.cfg.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("store: open raft log: %w", err)
 	}

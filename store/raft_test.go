@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,5 +237,35 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 	if err := r.RegisterTargets(context.Background(), "web", nil); err == nil {
 		t.Errorf("RegisterTargets after Close = nil, want an error")
+	}
+}
+
+// TestDataDirInUseFails: a second server on a data directory another one
+// holds fails at once with a clear error (it waited for the lock forever,
+// deaf to SIGTERM).
+func TestDataDirInUseFails(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, "first")
+	cfg.DataDir = dir
+	cfg.Bootstrap = true
+	openRaft(t, cfg)
+
+	cfg2 := testConfig(t, "second")
+	cfg2.DataDir = dir
+	done := make(chan error, 1)
+	go func() {
+		r, err := NewRaft(cfg2)
+		if err == nil {
+			_ = r.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "another gantry server is using --data-dir") {
+			t.Errorf("NewRaft on a data dir in use = %v, want the locked error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("NewRaft on a data dir in use did not return within 10s")
 	}
 }
