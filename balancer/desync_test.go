@@ -84,6 +84,29 @@ func TestDesyncThroughBalancer(t *testing.T) {
 	}
 }
 
+// TestDesyncMetricCountsAcceptable: gantry_desync_nonconforming_requests_total
+// counts every request that does not conform, as ALB's NonCompliant count:
+// acceptable ones (forwarded as they came) too, compliant ones never.
+func TestDesyncMetricCountsAcceptable(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	h := startLB(t, groupDoc("", a.addr))
+	for _, hdr := range []map[string]string{nil, {"Content-Length": "0"}} {
+		resp := h.do("GET", "/", hdr)
+		if resp.StatusCode() != 200 {
+			t.Fatalf("GET / %v = %d, want 200", hdr, resp.StatusCode())
+		}
+	}
+	class := func(c string) float64 {
+		return h.metric("gantry_desync_nonconforming_requests_total", map[string]string{"class": c})
+	}
+	if n := class("acceptable"); n != 1 {
+		t.Errorf("acceptable = %v after a GET with Content-Length: 0, want 1", n)
+	}
+	if n := class("compliant"); n != 0 {
+		t.Errorf("compliant = %v, want 0 (compliant requests are not counted)", n)
+	}
+}
+
 func asNetErr(err error, ne *net.Error) bool {
 	e, ok := err.(net.Error)
 	if ok {

@@ -110,8 +110,11 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 	rs.class = desync.Classify(h)
 	// Before Sanitize, which may rewrite Connection.
 	rs.ws = isWebSocketUpgrade(h)
-	if rs.class.Class >= desync.Ambiguous {
+	if rs.class.Class >= desync.Acceptable {
+		// ALB's non-compliant count: acceptable requests included.
 		l.b.metrics.desync.WithLabelValues(rs.class.Class.String()).Inc()
+	}
+	if rs.class.Class >= desync.Ambiguous {
 		if rs.class.Class == desync.Severe {
 			l.reply(ctx, rs, fasthttp.StatusBadRequest, "DesyncSevere")
 			ctx.SetConnectionClose()
