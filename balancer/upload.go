@@ -131,6 +131,9 @@ func (u *upload) extend() {
 // and HEAD. The head otherwise goes out as upload.write sends it.
 func writeRequest(w *bufio.Writer, req *fasthttp.Request) error {
 	h := &req.Header
+	if bytes.Equal(h.RequestURI(), asteriskForm) && !req.IsBodyStream() {
+		return writeAsteriskForm(w, req)
+	}
 	if h.IsGet() || h.IsHead() || h.ContentLength() != 0 || len(req.Body()) > 0 || hasContentLength(h.RawHeaders()) {
 		return req.Write(w)
 	}
@@ -142,6 +145,27 @@ func writeRequest(w *bufio.Writer, req *fasthttp.Request) error {
 	// fasthttp's server records a missing Content-Length as 0.
 	h.Del(fasthttp.HeaderContentLength)
 	return h.Write(w)
+}
+
+// asteriskForm is the request target of a server-wide OPTIONS (RFC 9112
+// section 3.2.4).
+var asteriskForm = []byte("*")
+
+// writeAsteriskForm writes "OPTIONS * HTTP/1.1" as it came: fasthttp's
+// Request.Write would send the path it parsed, "/%2A".
+func writeAsteriskForm(w *bufio.Writer, req *fasthttp.Request) error {
+	h := &req.Header
+	body := req.Body()
+	if len(body) > 0 || hasContentLength(h.RawHeaders()) {
+		h.SetContentLength(len(body))
+	} else {
+		h.Del(fasthttp.HeaderContentLength)
+	}
+	if err := h.Write(w); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
 }
 
 // hasContentLength reports whether a raw header block (as received, one
