@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -68,7 +69,12 @@ func snakeArgs(args []any) []any {
 		key = snakeCase(key)
 		val := args[i+1]
 		if f, ok := val.(hclog.Format); ok {
-			val = []any(f)
+			// A format and its arguments, as hclog renders it.
+			if len(f) > 0 {
+				if format, ok := f[0].(string); ok {
+					val = fmt.Sprintf(format, f[1:]...)
+				}
+			}
 		}
 		out = append(out, key, val)
 	}
