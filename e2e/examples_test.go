@@ -182,6 +182,11 @@ func TestExamplesValidateAndApply(t *testing.T) {
 	t.Run("sticky", func(t *testing.T) {
 		base := listen["sticky.yaml"]
 		waitOK(t, base+"/", 10*time.Second)
+		// A pin made while a target is still initial is moved to the first
+		// healthy one, as documented: pins are checked once all are.
+		n.waitHealthy(t, "cart", 2)
+		n.waitHealthy(t, "stable", 1)
+		n.waitHealthy(t, "preview", 1)
 		for _, tt := range []struct{ name, host, path, cookie string }{
 			{name: "lb_cookie", host: "cart.example.com", path: "/", cookie: "GANTRYLB"},
 			{name: "group stickiness", host: "www.example.com", path: "/beta/x", cookie: "GANTRYLBTG"},
