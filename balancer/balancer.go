@@ -651,14 +651,7 @@ func (b *Balancer) Run(ctx context.Context) error {
 	wg.Wait()
 	// Hijacked connections (WebSockets, TCP flows) escape the servers'
 	// shutdown and hold b.wg: end them before waiting.
-	b.mu.Lock()
-	for _, t := range b.targets {
-		t.hijacked.closeAll()
-	}
-	for t := range b.draining {
-		t.hijacked.closeAll()
-	}
-	b.mu.Unlock()
+	b.eachTarget(func(t *target) { t.hijacked.closeAll() })
 	b.wg.Wait()
 	// What the shutdown timeout left would end, unlogged, with the process.
 	// Requests still waiting for their target's answer are cut first, with
@@ -667,25 +660,23 @@ func (b *Balancer) Run(ctx context.Context) error {
 	// over, whatever is still open (a download to a client that does not
 	// read) is cut, so that those requests end and are logged before Run
 	// returns.
-	b.mu.Lock()
-	for _, t := range b.targets {
-		t.conns.closeAll()
-	}
-	for t := range b.draining {
-		t.conns.closeAll()
-	}
-	b.mu.Unlock()
+	b.eachTarget(func(t *target) { t.conns.closeAll() })
 	waitOpenConns(ls, settleGrace)
 	cutOpenConns(ls)
+	b.eachTarget((*target).close)
+	return nil
+}
+
+// eachTarget calls f for every target, current and draining, under b.mu.
+func (b *Balancer) eachTarget(f func(*target)) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, t := range b.targets {
-		t.close()
+		f(t)
 	}
 	for t := range b.draining {
-		t.close()
+		f(t)
 	}
-	b.mu.Unlock()
-	return nil
 }
 
 // TargetHealth reports a group's targets (draining ones included) as the API

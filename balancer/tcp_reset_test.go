@@ -12,61 +12,14 @@ import (
 	"time"
 )
 
-// A target that resets its connection after some bytes has ended its flow
-// abnormally, whichever way its bytes go to the client: the flow of a TLS
-// listener (where the target's socket is watched for readability before a
-// read, instead of spliced) logs ConnectionReset as a TCP listener's does.
-// The readability peek must not swallow the reset and let the read after it
+// TestFlowResetPassedOn: a target that resets its connection after some
+// bytes has ended its flow abnormally, on a TCP and on a TLS listener alike.
+// The client sees a reset, never an orderly end (FIN, or TLS close_notify)
+// that would make a truncated stream look complete, as NLB passes resets
+// on; and the flow is logged with ConnectionReset. On a TLS listener the
+// target's socket is watched for readability before a read (instead of
+// spliced): that peek must not swallow the reset and let the read after it
 // see a clean end of stream.
-func TestTLSFlowTargetResetLogged(t *testing.T) {
-	ca := newTestCA(t)
-	be := startTCPBackend(t, func(c net.Conn) {
-		if _, err := io.WriteString(c, "partial\n"); err != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-		abortive(c)
-		_ = c.Close()
-	})
-	doc := fmt.Sprintf(`kind: Listener
-name: tls
-port: 1
-protocol: TLS
-certificates: [{certFile: test.crt, keyFile: test.key}]
-defaultAction: {forward: {targetGroup: tcp}}
----
-kind: TargetGroup
-name: tcp
-protocol: TCP
-targets: ["%s"]
-healthCheck: {enabled: false}
-`, be.addr)
-	log := &captureLog{}
-	h := startLB(t, doc, func(o *Options) {
-		o.TLS = &staticTLS{certs: []tls.Certificate{ca.issue(t, "www.example.com")}}
-		o.AccessLog = log
-	})
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", h.addr(), ca.clientConfig("www.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(c)
-	if got := readLine(t, br); got != "partial" {
-		t.Fatalf("read %q, want partial", got)
-	}
-	_, _ = io.Copy(io.Discard, br)
-	waitFor(t, 5*time.Second, "the flow entry", func() bool { return len(log.all()) == 1 })
-	if e := log.all()[0]; e.ErrorReason != "ConnectionReset" {
-		t.Errorf("error_reason = %q, want ConnectionReset (the target reset the flow)", e.ErrorReason)
-	}
-}
-
-// TestFlowResetPassedOn: a target that resets its connection is seen by the
-// client as a reset, on a TCP and on a TLS listener, never as an orderly end
-// (FIN, or TLS close_notify) that would make a truncated stream look
-// complete; NLB passes resets on the same way.
 func TestFlowResetPassedOn(t *testing.T) {
 	ca := newTestCA(t)
 	be := startTCPBackend(t, func(c net.Conn) {
@@ -95,8 +48,10 @@ protocol: TCP
 targets: ["%s"]
 healthCheck: {enabled: false}
 `, proto, certs, be.addr)
+			log := &captureLog{}
 			h := startLB(t, doc, func(o *Options) {
 				o.TLS = &staticTLS{certs: []tls.Certificate{ca.issue(t, "www.example.com")}}
+				o.AccessLog = log
 			})
 			var c net.Conn
 			var err error
@@ -117,6 +72,10 @@ healthCheck: {enabled: false}
 			_, err = io.Copy(io.Discard, br)
 			if !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("after the target's reset the client read %v, want a connection reset", err)
+			}
+			waitFor(t, 5*time.Second, "the flow entry", func() bool { return len(log.all()) == 1 })
+			if e := log.all()[0]; e.ErrorReason != "ConnectionReset" {
+				t.Errorf("error_reason = %q, want ConnectionReset (the target reset the flow)", e.ErrorReason)
 			}
 		})
 	}

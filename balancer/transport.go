@@ -327,13 +327,7 @@ type streamBody[C pooledConn] struct {
 // that sends nothing, or a client that reads nothing, for that long ends
 // the response.
 func (s *streamBody[C]) Read(b []byte) (int, error) {
-	if s.idle > 0 {
-		d := time.Now().Add(s.idle)
-		_ = s.conn.SetReadDeadline(d)
-		if s.client != nil {
-			_ = s.client.SetWriteDeadline(d)
-		}
-	}
+	boundRelayStep(s.conn, s.client, s.idle)
 	n, err := s.r.Read(b)
 	s.sent += int64(n)
 	if err == io.EOF {
@@ -359,6 +353,20 @@ func (s *streamBody[C]) Close() error {
 	s.cut, s.streams = nil, nil
 	p.bodies.Put(s)
 	return nil
+}
+
+// boundRelayStep bounds the next read of a relayed body from target, and
+// the write to client (nil: the server's deadline) of what it returns, by
+// idle from now; idle <= 0 bounds nothing.
+func boundRelayStep(target, client net.Conn, idle time.Duration) {
+	if idle <= 0 {
+		return
+	}
+	d := time.Now().Add(idle)
+	_ = target.SetReadDeadline(d)
+	if client != nil {
+		_ = client.SetWriteDeadline(d)
+	}
 }
 
 // streamCut is a streamed response as its target's hijackSet holds it:

@@ -341,13 +341,7 @@ type upgradeBody struct {
 }
 
 func (b *upgradeBody) Read(p []byte) (int, error) {
-	if b.idle > 0 {
-		d := time.Now().Add(b.idle)
-		_ = b.conn.SetReadDeadline(d)
-		if b.client != nil {
-			_ = b.client.SetWriteDeadline(d)
-		}
-	}
+	boundRelayStep(b.conn, b.client, b.idle)
 	n, err := b.r.Read(p)
 	b.sent += int64(n)
 	return n, err
