@@ -56,7 +56,15 @@ func (g *group) rampFraction(t *target, now int64) float64 {
 type roundRobin struct{ next atomic.Uint64 }
 
 func (r *roundRobin) pick(g *group, exclude *target, now int64) (*target, bool) {
-	start := r.next.Add(1)
+	// A retry's pick (exclude set) takes no turn: it would shift the
+	// rotation by one, so that with a dead target among two every request
+	// would try it first.
+	var start uint64
+	if exclude == nil {
+		start = r.next.Add(1)
+	} else {
+		start = r.next.Load()
+	}
 	if t := r.scan(g, exclude, false, now, start); t != nil {
 		return t, false
 	}
