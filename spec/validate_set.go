@@ -1,6 +1,9 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // ValidateSet checks what spans resources: unique listener and group names,
 // one listener per port and address, and every forward naming an existing
@@ -33,10 +36,7 @@ func ValidateSet(listeners []*Listener, groups []*TargetGroup) ErrorList {
 		} else {
 			names[l.Name] = l
 		}
-		addr := l.Address
-		if addr == "0.0.0.0" || addr == "::" {
-			addr = ""
-		}
+		addr := bindAddr(l.Address)
 		for b, other := range binds {
 			if l.Port > 0 && b.port == l.Port && (b.addr == addr || b.addr == "" || addr == "") {
 				add(l, "port", "port %d is already used by listener %s (at %s)", l.Port, quote(other.Name), locate(other.Positions, other.Pos, "port"))
@@ -70,6 +70,22 @@ func ValidateSet(listeners []*Listener, groups []*TargetGroup) ErrorList {
 	}
 	errs.Sort()
 	return errs
+}
+
+// bindAddr is the address a listener binds, in one spelling per socket the
+// kernel would see: "" for every interface (0.0.0.0, ::), and IPv4-mapped
+// IPv6 addresses as IPv4 (Go binds ::ffff:127.0.0.1 as 127.0.0.1), so two
+// spellings of one address are one bind.
+func bindAddr(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr // "" (every interface), or reported by Validate
+	}
+	ip = ip.Unmap()
+	if ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
 }
 
 // positioned is a resource that knows where it was written.

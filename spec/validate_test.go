@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -249,5 +250,38 @@ defaultAction: {forward: {targetGroup: web}}
 	}
 	if errs := ValidateSet(nil, nil); errs != nil {
 		t.Errorf("ValidateSet(nil, nil) = %v, want nil", errs)
+	}
+}
+
+// TestValidateSetSameBindOtherSpelling: two spellings of one address (an
+// IPv4-mapped IPv6 address, a long IPv6 form, ::ffff:0.0.0.0 for every
+// interface) on one port are one socket the data plane cannot bind twice, so
+// validation refuses them as it refuses the same spelling twice.
+func TestValidateSetSameBindOtherSpelling(t *testing.T) {
+	for _, c := range []struct{ a, b string }{
+		{"127.0.0.1", "::ffff:127.0.0.1"},
+		{"::1", "0:0:0:0:0:0:0:1"},
+		{"::ffff:0.0.0.0", "127.0.0.1"},
+	} {
+		src := fmt.Sprintf(`kind: Listener
+name: a
+address: "%s"
+port: 8080
+defaultAction: {fixedResponse: {statusCode: 200}}
+---
+kind: Listener
+name: b
+address: "%s"
+port: 8080
+defaultAction: {fixedResponse: {statusCode: 200}}
+`, c.a, c.b)
+		docs, err := Decode("bind.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		want := `bind.yaml:10:7: port: port 8080 is already used by listener "a" (at bind.yaml:4:7)`
+		if err := Check(docs); err == nil || err.Error() != want {
+			t.Errorf("%s and %s: Check() = %v, want %s", c.a, c.b, err, want)
+		}
 	}
 }

@@ -104,6 +104,7 @@ func TestApplyGetDelete(t *testing.T) {
 		{[]string{"get", "services"}, []string{"NAME", "DESIRED", "TASK DEFINITION"}, ""},
 		{[]string{"get", "targets"}, nil, "needs the target group"},
 		{[]string{"get", "tg", "-o", "xml"}, nil, "unknown output"},
+		{[]string{"get", "widgets"}, nil, "want listeners, target-groups, targets GROUP, task-definitions, services, tasks, nodes or status"},
 		{[]string{"get", "tg", "nope"}, nil, "not found"},
 		{[]string{"register-targets", "web", "10.0.0.7:80", "--weight", "3"}, []string{"target 10.0.0.7:80 registered with target-group/web\n"}, ""},
 		{[]string{"register-targets", "web", "bad"}, nil, "not host:port"},
@@ -310,13 +311,13 @@ func TestWorkloadsCLI(t *testing.T) {
 		{[]string{"get", "td"}, []string{"FAMILY:REVISION", "STATUS", "DRIVER", "CONTAINERS", "web:2", "ACTIVE", "process", "web"}, ""},
 		{[]string{"get", "td", "web"}, []string{"web:1", "web:2"}, ""},
 		{[]string{"get", "td", "web:1", "-o", "json"}, []string{`"revision": 1`, `"memory": 64`}, ""},
-		{[]string{"delete", "td", "web:1"}, []string{"task-definitions/web:1 deregistered"}, ""},
+		{[]string{"delete", "td", "web:1"}, []string{"task-definition/web:1 deregistered"}, ""},
 		{[]string{"get", "td", "web"}, []string{"web:1", "INACTIVE", "web:2", "ACTIVE"}, ""},
 		{[]string{"describe", "service", "web"}, []string{"Name:", "web", "Task definition:", "web:1", "Running count:", "Load balancers:", "web (container web:8080)",
 			"Deployments:", "web/1", "PRIMARY", "IN_PROGRESS", "Events:", "2026-11-22 09:01:00", "has reached a steady state", "insufficient memory"}, ""},
 		{[]string{"describe", "service", "nope"}, nil, "not found"},
 		{[]string{"describe", "listener", "public"}, nil, "only services"},
-		{[]string{"delete", "service", "web"}, []string{"deleted"}, ""},
+		{[]string{"delete", "service", "web"}, []string{"service/web deleted"}, ""},
 		{[]string{"get", "services"}, []string{"DRAINING"}, ""},
 	}
 	for _, s := range steps {

@@ -21,14 +21,15 @@ func newDeleteCmd() *cobra.Command {
 		if err := client().Delete(cmd.Context(), kind, args[1]); err != nil {
 			return reportAPIError(cmd.ErrOrStderr(), "delete", err)
 		}
-		verb := "deleted"
+		// Named as apply names them: task-definition/web:3, service/web.
+		shown, verb := displayKind(kind), "deleted"
 		switch kind {
 		case store.KindTaskDefinitions:
-			verb = "deregistered (INACTIVE: kept, but no new service may use it)"
+			shown, verb = "task-definition", "deregistered (INACTIVE: kept, but no new service may use it)"
 		case store.KindServices:
-			verb = "deleted (removed once its tasks have stopped)"
+			shown, verb = "service", "deleted (removed once its tasks have stopped)"
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", displayKind(kind), args[1], verb)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", shown, args[1], verb)
 		return nil
 	}
 	return cmd

@@ -42,6 +42,13 @@ tasks (filtered with --service and --node), nodes or status.`,
 			return fmt.Errorf("get: unknown output %q: want table, json or yaml", output)
 		}
 		kind := cliKind(args[0])
+		switch kind {
+		case store.KindListeners, store.KindTargetGroups, "targets", store.KindTaskDefinitions,
+			store.KindServices, store.KindTasks, "nodes", "status":
+		default:
+			// Checked here: the API's answer would not list targets and status.
+			return fmt.Errorf("get: unknown kind %q: want listeners, target-groups, targets GROUP, task-definitions, services, tasks, nodes or status", args[0])
+		}
 		c, ctx, out := client(), cmd.Context(), cmd.OutOrStdout()
 		if kind == "status" {
 			st, err := c.Status(ctx)
