@@ -43,7 +43,17 @@ type Controller struct {
 	log *slog.Logger
 	m   *metrics
 
-	mu sync.Mutex // serializes Step
+	mu         sync.Mutex // serializes Step
+	caughtUp   bool       // the store applied every earlier write this term
+	caughtUpAt uint64     // the term it did
+}
+
+// catchingUp is a replicated store whose new leader may not have applied
+// the writes committed before it led (store.Raft): Barrier waits until it
+// has, once per Term.
+type catchingUp interface {
+	Barrier(ctx context.Context) error
+	Term() uint64
 }
 
 // New returns a Controller for cfg with defaults applied.
@@ -108,7 +118,21 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.cfg.Leading() {
+		c.caughtUp = false
 		return nil, nil
+	}
+	if r, ok := c.cfg.Store.(catchingUp); ok {
+		// A new leader's state may lag what earlier leaders committed (a
+		// restarted server replays its log only now): a plan made from it
+		// would start tasks already placed and bring back deployments since
+		// retired. Plan only once it applied them.
+		term := r.Term()
+		if !c.caughtUp || c.caughtUpAt != term {
+			if err := r.Barrier(ctx); err != nil {
+				return nil, err
+			}
+			c.caughtUp, c.caughtUpAt = true, term
+		}
 	}
 	began := time.Now()
 	defer func() { c.m.duration.Observe(time.Since(began).Seconds()) }()

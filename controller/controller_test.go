@@ -341,3 +341,107 @@ func TestLoadBalancersChangeDeploys(t *testing.T) {
 		t.Errorf("%d tasks desired running, want 2", n)
 	}
 }
+
+// TestAgentOnlyNodeBackFromSuspicion: this node checks an agent-only node's
+// targets itself and read them unhealthy (Target.Timeout) while the node was
+// suspect; once it is alive again the checks start from unhealthy, so until
+// they had time to pass (healthyThresholdCount × interval + timeout) the
+// scheduler must not stop its tasks as failing. After that window, or on a
+// server node (whose own verdict is shared at once), it does.
+func TestAgentOnlyNodeBackFromSuspicion(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		roles []string
+		since time.Duration // before the step
+		stop  bool
+	}{
+		{"agent-only just back", []string{"balancer", "agent"}, 2 * time.Second, false},
+		{"agent-only back long ago", []string{"balancer", "agent"}, 10 * time.Minute, true},
+		{"server just back", []string{"server", "balancer", "agent"}, 2 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			apply(t, st, "1")
+			now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+			c := New(Config{Store: st, Nodes: nodes, Now: func() time.Time { return now },
+				Health: func(group, addr string) (string, bool) { return spec.TargetUnhealthy, true }})
+			ctx := context.Background()
+			if _, err := c.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var node string
+			for id, task := range st.Snapshot().Tasks {
+				node = task.Node
+				err := st.UpdateTaskStatus(ctx, id, store.TaskStatus{LastStatus: store.TaskRunning, At: now,
+					HostPorts: []store.PortBinding{{ContainerName: "web", ContainerPort: 8080, HostPort: 31000}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = now.Add(time.Hour)
+			c.cfg.Nodes = func() []NodeInfo {
+				ns := nodes()
+				for i := range ns {
+					ns[i].Roles, ns[i].Since = tc.roles, now.Add(-tc.since)
+				}
+				return ns
+			}
+			if _, err := c.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			stopped := 0
+			for _, task := range st.Snapshot().Tasks {
+				if task.Node == node && task.DesiredStatus != store.TaskRunning {
+					stopped++
+				}
+			}
+			if (stopped > 0) != tc.stop {
+				t.Errorf("tasks stopped = %d, want stopped %v", stopped, tc.stop)
+			}
+		})
+	}
+}
+
+// lagging is a replicated store whose new leader has not applied earlier
+// writes yet: until Barrier, Snapshot returns an older state.
+type lagging struct {
+	store.Store
+	old      *store.State
+	barriers int
+}
+
+func (l *lagging) Snapshot() *store.State {
+	if l.barriers == 0 {
+		return l.old
+	}
+	return l.Store.Snapshot()
+}
+
+func (l *lagging) Barrier(context.Context) error { l.barriers++; return nil }
+func (l *lagging) Term() uint64                  { return 2 }
+
+// TestNewLeaderPlansOnceCaughtUp: a leader plans from a state that has every
+// write committed before it led, not from what its replica applied so far
+// (a restarted server replays its log only once it leads): the tasks an
+// earlier leader placed are not placed again.
+func TestNewLeaderPlansOnceCaughtUp(t *testing.T) {
+	mem := store.NewMemory()
+	apply(t, mem, "2")
+	old := mem.Snapshot() // the service, before any task was placed
+	if _, err := New(Config{Store: mem, Nodes: nodes}).Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := live(mem.Snapshot()); n != 2 {
+		t.Fatalf("%d tasks placed by the first leader, want 2", n)
+	}
+	l := &lagging{Store: mem, old: old}
+	c := New(Config{Store: l, Nodes: nodes})
+	for range 2 {
+		if _, err := c.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, n := live(mem.Snapshot()); n != 2 || l.barriers != 1 {
+		t.Errorf("after the new leader's steps: %d tasks, %d barriers; want 2 tasks, 1 barrier", n, l.barriers)
+	}
+}

@@ -24,6 +24,8 @@ type NodeInfo struct {
 	// HostIP is where the node's agent registers its tasks' ports; empty
 	// means the controller's Config.HostIP.
 	HostIP string
+	// Since is when this node last saw State change (zero: unknown).
+	Since time.Time
 }
 
 // TargetHealth reports the state (healthy, unhealthy, initial...) of the
@@ -37,9 +39,13 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 	snap := &scheduler.Snapshot{Now: now, Seed: seed, TaskDefinitions: map[string]*spec.TaskDefinition{}}
 	hostIPs := make(map[string]string, len(nodes))
 	suspect := map[string]bool{}
+	recovered := map[string]time.Time{}
 	for _, n := range nodes {
 		hostIPs[n.Name] = cmp.Or(n.HostIP, hostIP)
 		suspect[n.Name] = n.State == "suspect"
+		if n.State == "alive" && !n.Since.IsZero() && !slices.Contains(n.Roles, "server") {
+			recovered[n.Name] = n.Since
+		}
 		status := nodeStatus(n.State)
 		if _, draining := st.DrainingNodes[n.Name]; draining && status == "alive" {
 			status = "draining"
@@ -80,6 +86,13 @@ func SnapshotOf(st *store.State, nodes []NodeInfo, health TargetHealth, hostIP s
 		h := ""
 		if !suspect[t.Node] {
 			h = taskHealth(st, t, health, cmp.Or(hostIPs[t.Node], hostIP))
+		}
+		if h == "unhealthy" && recheckingAfterSuspicion(st, t, recovered[t.Node], now) {
+			// A node without the desired state (agent-only) has its targets
+			// checked by this node, whose checks start again from the
+			// unhealthy it read while the node was suspect: until they had
+			// time to pass, the verdict is not one.
+			h = ""
 		}
 		snap.Tasks = append(snap.Tasks, scheduler.Task{
 			ID: t.ID, Service: t.Service, TaskDefinition: t.TaskDefinition, Deployment: t.Deployment,
@@ -160,6 +173,29 @@ func taskHealth(st *store.State, t *store.Task, health TargetHealth, hostIP stri
 		}
 	}
 	return result
+}
+
+// recheckingAfterSuspicion reports whether the node of t turned alive (at
+// since) too recently for this node's checks of t's targets to have found
+// them healthy again: healthyThresholdCount checks, an interval apart, in
+// every target group of its service.
+func recheckingAfterSuspicion(st *store.State, t *store.Task, since, now time.Time) bool {
+	svc := st.Services[t.Service]
+	if since.IsZero() || svc == nil {
+		return false
+	}
+	for _, lb := range svc.Spec.LoadBalancers {
+		g := st.TargetGroups[lb.GroupName()]
+		if g == nil {
+			continue
+		}
+		hc := g.HealthCheck
+		window := time.Duration(hc.HealthyThreshold())*hc.Interval() + hc.Timeout()
+		if now.Before(since.Add(window)) {
+			return true
+		}
+	}
+	return false
 }
 
 // PlanOf converts the scheduler's result into the store's plan; nil when

@@ -172,6 +172,10 @@ func (r *Raft) Ready(ctx context.Context) error {
 	return err
 }
 
+// Term is the raft term this server is in: a new one starts with every
+// election.
+func (r *Raft) Term() uint64 { return r.raft.CurrentTerm() }
+
 // WaitLeadership blocks until this server's leadership is leading: true to
 // wait until it leads (the scheduler then runs, after a Barrier so that it
 // sees every committed write), false until it no longer does.
