@@ -116,6 +116,14 @@ func (p *planner) failed(ds *deployments, d *Deployment) {
 		return
 	}
 	d.FailedTasks++
+	switch {
+	case d.LastFailedAt.IsZero() || p.snap.Now.Sub(d.LastFailedAt) >= launchBackoffMemory:
+		d.RecentFailures = 1 // the earlier failures are forgotten
+	case d.RecentFailures == 0:
+		d.RecentFailures = d.FailedTasks // recorded before RecentFailures was kept
+	default:
+		d.RecentFailures++
+	}
 	d.UpdatedAt, d.LastFailedAt = p.snap.Now, p.snap.Now
 	ds.touch(d)
 }
@@ -219,12 +227,13 @@ const (
 )
 
 // throttled reports whether d's failures hold its launches back now: its
-// last failure was less than LaunchBackoff(the failures before it) ago.
+// last failure was less than LaunchBackoff(the recent failures before it)
+// ago.
 func (p *planner) throttled(d *Deployment) bool {
 	if d.LastFailedAt.IsZero() || p.snap.Now.Sub(d.LastFailedAt) >= launchBackoffMemory {
 		return false
 	}
-	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.FailedTasks - 1)))
+	return p.snap.Now.Before(d.LastFailedAt.Add(LaunchBackoff(d.RecentFailures - 1)))
 }
 
 // LoadBalancersKey identifies a service's loadBalancers, in any order; never

@@ -595,3 +595,42 @@ func TestContainerHealthyNeedsNoCheckWindow(t *testing.T) {
 		t.Errorf("events = %q, want web/1 completed once its task is HEALTHY and past the stabilization period", h.events)
 	}
 }
+
+// Failures older than launchBackoffMemory no longer hold launches back: a
+// service that crash-looped an hour ago and has run since gets its next
+// crashed task replaced at once, not after the backoff the old failures
+// would add up to.
+func TestOldFailuresDoNotThrottle(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes(1, 4096, 4096)
+	h.taskDef("web:1", 256, 128, 0)
+	h.service(svc("web", 1), "web:1")
+	crash := func() {
+		for _, task := range h.tasks {
+			if task.live() {
+				task.LastStatus, task.Failed, task.StoppedReason = StatusStopped, true, "Essential container in task exited"
+			}
+		}
+	}
+	h.plan()
+	for range 8 {
+		crash()
+		h.plan()
+		h.now = h.now.Add(maxLaunchBackoff)
+		h.plan()
+	}
+	h.now = h.now.Add(time.Hour)
+	h.plan()
+	crash()
+	if r := h.plan(); len(r.Start) != 1 {
+		t.Fatalf("a crash an hour after the last failures: Start = %v, want an immediate replacement", r.Start)
+	}
+	crash()
+	if r := h.plan(); len(r.Start) != 1 {
+		t.Fatalf("second recent crash: Start = %v, want an immediate replacement", r.Start)
+	}
+	crash()
+	if r := h.plan(); len(r.Start) != 0 {
+		t.Fatalf("third recent crash: Start = %v, want the backoff", r.Start)
+	}
+}

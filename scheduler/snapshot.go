@@ -180,6 +180,10 @@ type Deployment struct {
 	// a new deployment, since a task's registrations follow the spec it
 	// started with.
 	LoadBalancers string
+	// RecentFailures counts the failures of FailedTasks counted less than
+	// 15 minutes apart, up to the last one: launches back off by them, and
+	// older failures no longer hold launches back (see LaunchBackoff).
+	RecentFailures int
 }
 
 var _ spec.PlacementNode = (*Node)(nil)

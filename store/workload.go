@@ -167,6 +167,9 @@ type Deployment struct {
 	// deployment started (scheduler.LoadBalancersKey); "" for deployments
 	// recorded before it was kept.
 	LoadBalancers string `json:"loadBalancers,omitempty"`
+	// RecentFailures counts the failures of FailedTasks counted less than
+	// the launch backoff's memory apart, up to the last one.
+	RecentFailures int `json:"recentFailures,omitempty"`
 }
 
 // Event is one line of a service's event log.

@@ -210,7 +210,7 @@ func controllerNodes(c *discovery.Cluster) func() []controller.NodeInfo {
 			out = append(out, controller.NodeInfo{
 				Name: m.Name, State: string(m.State), Roles: m.Meta.Roles,
 				CPU: int(m.Meta.CPU), MemoryMiB: int(m.Meta.MemoryMiB), Attributes: m.Meta.Attributes,
-				Drivers: m.Meta.Drivers, HostIP: taskHostIP(m.Addr),
+				Drivers: m.Meta.Drivers, HostIP: taskHostIP(m.Addr), Since: m.Since,
 			})
 		}
 		return out
