@@ -174,6 +174,8 @@ func runServer(parent context.Context, f serverFlags) error {
 		st = raftServer
 	} else if st, err = openStore(ctx, f, log, reg); err != nil {
 		return err
+	} else if !f.dev {
+		st = &memberStore{Store: st, node: f.nodeName, cluster: &clusterRef}
 	}
 	if len(f.files) > 0 && raftServer == nil {
 		if err := applyFiles(ctx, st, f.files, log); err != nil {
