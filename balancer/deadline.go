@@ -114,9 +114,9 @@ type lazyConn struct {
 	mu     sync.Mutex // serialises arming and clearing the socket's deadlines
 	slot   int        // index in deadlineScan.conns; -1 once unregistered
 	closed atomic.Bool
-	// owner, for a target connection, tracks it while open; cut says the
-	// end of its target's draining closed it (targetConns.closeAll).
-	owner *targetConns
+	// owner, for a target connection, holds it while open; cut says the
+	// end of its target's draining closed it (shutdown).
+	owner *hijackSet
 	cut   atomic.Bool
 
 	// Waiting before reading (waitread_linux.go), for target connections
@@ -337,6 +337,13 @@ func (c *lazyConn) Close() error {
 		}
 	}
 	return c.Conn.Close()
+}
+
+// shutdown closes a target connection when its target is dropped, marked
+// as cut so that a request waiting on it is answered, not sent again.
+func (c *lazyConn) shutdown() {
+	c.cut.Store(true)
+	_ = c.Close()
 }
 
 // Unwrap returns the wrapped connection; lazyConn buffers nothing.

@@ -22,7 +22,9 @@ type hijacked interface {
 	shutdown()
 }
 
-// hijackSet holds a target's hijacked connections. Safe for concurrent use.
+// hijackSet holds connections that a target's end must close: its hijacked
+// connections, and (a set of its own) its pooled ones. Safe for concurrent
+// use.
 type hijackSet struct {
 	mu     sync.Mutex
 	m      map[hijacked]struct{}

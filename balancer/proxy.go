@@ -310,24 +310,11 @@ func relayUntilClose(ctx *fasthttp.RequestCtx, idle time.Duration) {
 	ctx.Hijack(func(c net.Conn) {
 		defer c.Close()
 		defer func() { _ = resp.CloseBodyStream() }()
-		body := resp.BodyStream()
-		buf := make([]byte, 16<<10)
 		if idle > 0 {
 			_ = c.SetWriteDeadline(time.Now().Add(idle))
 		}
-		if _, err := c.Write(resp.Header.Header()); err != nil {
-			return
-		}
-		for {
-			n, err := body.Read(buf)
-			if n > 0 {
-				if _, werr := c.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
+		if _, err := c.Write(resp.Header.Header()); err == nil {
+			_, _ = pooledCopy(c, resp.BodyStream(), nil)
 		}
 	})
 }

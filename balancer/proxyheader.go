@@ -72,20 +72,33 @@ func hasProxySignature(br *bufio.Reader) (bool, error) {
 	for n := 1; ; n++ {
 		b, err := br.Peek(n)
 		if err != nil {
-			// Cut or stalled (the header timeout) inside a signature: a
-			// header that never came whole, once no HTTP request can
-			// start with what came ("PROX", or v2's NUL).
-			stalled := len(b) >= 4 && bytes.HasPrefix(proxyproto.SIGV1, b) ||
-				len(b) >= 5 && bytes.HasPrefix(proxyproto.SIGV2, b)
-			return stalled, err
+			return stalledInSignature(b), err
 		}
-		if bytes.HasPrefix(b, proxyproto.SIGV1) || bytes.HasPrefix(b, proxyproto.SIGV2) {
+		if startsWithSignature(b) {
 			return true, nil
 		}
-		if !bytes.HasPrefix(proxyproto.SIGV1, b) && !bytes.HasPrefix(proxyproto.SIGV2, b) {
+		if !signaturePrefix(b) {
 			return false, nil
 		}
 	}
+}
+
+// startsWithSignature reports whether b begins with a v1 or v2 signature.
+func startsWithSignature(b []byte) bool {
+	return bytes.HasPrefix(b, proxyproto.SIGV1) || bytes.HasPrefix(b, proxyproto.SIGV2)
+}
+
+// signaturePrefix reports whether b could still grow into a signature.
+func signaturePrefix(b []byte) bool {
+	return bytes.HasPrefix(proxyproto.SIGV1, b) || bytes.HasPrefix(proxyproto.SIGV2, b)
+}
+
+// stalledInSignature reports whether b, cut or stalled (the header timeout)
+// inside a signature, is a header that never came whole: once no HTTP
+// request can start with it ("PROX", or v2's NUL).
+func stalledInSignature(b []byte) bool {
+	return len(b) >= 4 && bytes.HasPrefix(proxyproto.SIGV1, b) ||
+		len(b) >= 5 && bytes.HasPrefix(proxyproto.SIGV2, b)
 }
 
 // maxV1Header is the longest PROXY v1 line, CRLF included
@@ -249,9 +262,9 @@ func untrustedHeader(c net.Conn, timeout time.Duration) error {
 			return true // the client's end: the copy sees it
 		}
 		got = b[:n]
-		header = bytes.HasPrefix(got, proxyproto.SIGV1) || bytes.HasPrefix(got, proxyproto.SIGV2)
+		header = startsWithSignature(got)
 		// A prefix of a signature waits for more (the next edge).
-		return header || !(bytes.HasPrefix(proxyproto.SIGV1, got) || bytes.HasPrefix(proxyproto.SIGV2, got))
+		return header || !signaturePrefix(got)
 	})
 	switch {
 	case sysErr != nil:
@@ -259,9 +272,7 @@ func untrustedHeader(c net.Conn, timeout time.Duration) error {
 	case header:
 		return errProxyUntrusted
 	case err != nil && isTimeout(err):
-		// Stalled inside a signature: refused once no other protocol's
-		// first bytes can be what came ("PROX", v2's NUL).
-		if len(got) >= 4 && bytes.HasPrefix(proxyproto.SIGV1, got) || len(got) >= 5 && bytes.HasPrefix(proxyproto.SIGV2, got) {
+		if stalledInSignature(got) {
 			return errProxyUntrusted
 		}
 		return nil

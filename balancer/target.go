@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +48,8 @@ type target struct {
 	// the target is dropped.
 	hijacked hijackSet
 	// conns holds the target's pooled connections, idle or in use, closed
-	// when the target is dropped.
-	conns targetConns
+	// when the target is dropped (lazyConn.shutdown).
+	conns hijackSet
 
 	// metric children resolved once per target.
 	respTime    prometheus.Observer
@@ -104,6 +103,7 @@ func newTarget(group, addr string, tune upstreamTuning, m *metrics) *target {
 			// deadlines, so the far ones can be coarse (deadline.go).
 			lc := newLazyConn(c)
 			lc.waitForReplies()
+			lc.owner = &t.conns // before add: Close may run at once after it
 			if !t.conns.add(lc) {
 				_ = lc.Close()
 				return nil, errTargetClosed
@@ -142,48 +142,3 @@ func (t *target) close() {
 
 // errTargetClosed refuses a connection to a target that was dropped.
 var errTargetClosed = errors.New("target removed")
-
-// targetConns is the set of a target's open pooled connections. Safe for
-// concurrent use.
-type targetConns struct {
-	mu     sync.Mutex
-	m      map[*lazyConn]struct{}
-	closed bool
-}
-
-// add tracks c until it closes; false once the set is closed.
-func (s *targetConns) add(c *lazyConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.m == nil {
-		s.m = map[*lazyConn]struct{}{}
-	}
-	s.m[c] = struct{}{}
-	c.owner = s
-	return true
-}
-
-func (s *targetConns) remove(c *lazyConn) {
-	s.mu.Lock()
-	delete(s.m, c)
-	s.mu.Unlock()
-}
-
-// closeAll closes every connection, marking each as cut first so that a
-// request waiting on it is not sent again, and refuses new ones.
-func (s *targetConns) closeAll() {
-	s.mu.Lock()
-	s.closed = true
-	cs := make([]*lazyConn, 0, len(s.m))
-	for c := range s.m {
-		cs = append(cs, c)
-	}
-	s.mu.Unlock()
-	for _, c := range cs {
-		c.cut.Store(true)
-		_ = c.Close()
-	}
-}

@@ -196,18 +196,17 @@ func (f *flow) prepare() bool {
 	st := f.st
 	_ = f.raw.SetDeadline(time.Now().Add(st.headerTimeout))
 	defer func() { _ = f.raw.SetDeadline(time.Time{}) }()
+	// Nothing to wait for from a peer whose header would be refused: a
+	// protocol whose server speaks first gets its greeting at once, and a
+	// header, if one comes, still ends the flow (run).
+	f.checkProxy = st.proxy != nil && !st.sni && st.tlsConfig == nil && !st.proxy.trusts(f.src.Addr())
 	switch {
 	case st.sni:
 		f.br = bufio.NewReaderSize(f.raw, maxTLSRecord)
-	case st.proxy != nil:
+	case st.proxy != nil && !f.checkProxy:
 		f.br = bufio.NewReaderSize(f.raw, 256)
 	}
-	if st.proxy != nil && !st.sni && st.tlsConfig == nil && !st.proxy.trusts(f.src.Addr()) {
-		// Nothing to wait for from a peer whose header would be refused:
-		// a protocol whose server speaks first gets its greeting at once,
-		// and a header, if one comes, still ends the flow (run).
-		f.checkProxy, f.br = true, nil
-	} else if st.proxy != nil {
+	if st.proxy != nil && !f.checkProxy {
 		ap, err := readProxyHeader(f.br, f.src.Addr(), st.proxy)
 		if err != nil {
 			st.proxy.rejected.Inc()

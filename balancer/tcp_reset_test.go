@@ -22,11 +22,16 @@ import (
 // see a clean end of stream.
 func TestFlowResetPassedOn(t *testing.T) {
 	ca := newTestCA(t)
+	// The target resets once the client acknowledged what it sent ("ok"),
+	// so no byte of it is lost to the reset.
 	be := startTCPBackend(t, func(c net.Conn) {
 		if _, err := io.WriteString(c, "partial\n"); err != nil {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return
+		}
 		abortive(c)
 		_ = c.Close()
 	})
@@ -68,6 +73,9 @@ healthCheck: {enabled: false}
 			br := bufio.NewReader(c)
 			if got := readLine(t, br); got != "partial" {
 				t.Fatalf("read %q, want partial", got)
+			}
+			if _, err := io.WriteString(c, "ok\n"); err != nil {
+				t.Fatal(err)
 			}
 			_, err = io.Copy(io.Discard, br)
 			if !errors.Is(err, syscall.ECONNRESET) {

@@ -43,9 +43,10 @@ type Controller struct {
 	log *slog.Logger
 	m   *metrics
 
-	mu         sync.Mutex // serializes Step
-	caughtUp   bool       // the store applied every earlier write this term
-	caughtUpAt uint64     // the term it did
+	mu sync.Mutex // serializes Step
+	// caughtUp is the raft term in which the store applied every write
+	// committed before it (0: not yet, or not leading).
+	caughtUp uint64
 }
 
 // catchingUp is a replicated store whose new leader may not have applied
@@ -118,7 +119,7 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.cfg.Leading() {
-		c.caughtUp = false
+		c.caughtUp = 0
 		return nil, nil
 	}
 	if r, ok := c.cfg.Store.(catchingUp); ok {
@@ -126,12 +127,11 @@ func (c *Controller) Step(ctx context.Context) (*store.Plan, error) {
 		// restarted server replays its log only now): a plan made from it
 		// would start tasks already placed and bring back deployments since
 		// retired. Plan only once it applied them.
-		term := r.Term()
-		if !c.caughtUp || c.caughtUpAt != term {
+		if term := r.Term(); c.caughtUp != term {
 			if err := r.Barrier(ctx); err != nil {
 				return nil, err
 			}
-			c.caughtUp, c.caughtUpAt = true, term
+			c.caughtUp = term
 		}
 	}
 	began := time.Now()
