@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -224,15 +225,51 @@ func (p *proc) waitOutput(t *testing.T, skip int, substr string, d time.Duration
 	}
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+// handedOut holds the ports freeAddr returned, never returned twice.
+var handedOut sync.Map
+
+// freeAddr returns a 127.0.0.1 address whose port was free for TCP and UDP
+// a moment ago. The port is drawn below the kernel's ephemeral range, from
+// which the servers under test take their own ports (127.0.0.1:0): a port
+// the kernel hands out the moment this one is released would otherwise
+// collide with it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	lo, hi := 10000, ephemeralLow()
+	for range 500 {
+		p := lo + rand.IntN(hi-lo)
+		if _, dup := handedOut.LoadOrStore(p, true); dup {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		_ = ln.Close()
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("free port: none found below the ephemeral range")
+	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 when
+// it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if n, _ := fmt.Sscan(string(b), &lo, &hi); n != 2 || lo <= 11000 {
+		return 32768
+	}
+	return lo
 }
 
 // port returns the port of a host:port address.
