@@ -129,6 +129,11 @@ type lazyConn struct {
 	rmu      sync.Mutex
 	drained  bool
 	waitNext bool
+	// A client connection waits first for the answer to what it wrote
+	// since its last read (waitWhenEmpty): a request after a response, a
+	// body after 100 Continue, a handshake's next flight.
+	waitWhenAnswered bool
+	wrote            atomic.Bool
 
 	// idleSince is when a target connection last went back to the pool
 	// (idlecheck.go), served that it ever did; only the connection's
@@ -156,23 +161,35 @@ func newLazyConn(c net.Conn) *lazyConn {
 	return lc
 }
 
-// Read waits for data first when expectReply asked for it and the last
-// read emptied the socket, saving the read(2) that would find nothing.
+// Read waits for data first, saving the read(2) that would find nothing,
+// when the last read is known to have emptied the socket and what it waits
+// for is the peer's answer to what was written since: on a target
+// connection, when expectReply asked for it after a short read; on a client
+// connection, after a Write, when the kernel said the read left nothing
+// (waitWhenEmpty).
 func (c *lazyConn) Read(b []byte) (int, error) {
+	var n int
+	var err error
 	if c.sw.Load() == nil {
-		n, err := c.read(b)
-		if n > 0 && c.firstPending.Load() {
-			c.firstByteCame()
-		}
-		return n, err
+		n, err = c.read(b)
+	} else {
+		n, err = c.readWaitingFirst(b)
 	}
+	if n > 0 && c.firstPending.Load() {
+		c.firstByteCame()
+	}
+	return n, err
+}
+
+func (c *lazyConn) readWaitingFirst(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	sw := c.sw.Load()
 	if sw == nil || len(b) == 0 {
 		return c.read(b)
 	}
-	if c.waitNext && c.drained {
+	wrote := c.wrote.Swap(false)
+	if c.waitNext && c.drained || wrote && c.raw != nil && c.raw.emptied() {
 		sw.waitRead()
 	}
 	c.waitNext = false
@@ -192,6 +209,9 @@ func (c *lazyConn) read(b []byte) (int, error) {
 // Write writes to the socket, raw when it can.
 func (c *lazyConn) Write(b []byte) (int, error) {
 	if c.raw != nil {
+		if c.waitWhenAnswered {
+			c.wrote.Store(true)
+		}
 		return c.raw.write(b)
 	}
 	return c.Conn.Write(b)

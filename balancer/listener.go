@@ -108,6 +108,7 @@ func (l *httpListener) dispatch(cc *countingConn) {
 	// Every deadline of an HTTP connection is set through these wrappers,
 	// so its far deadlines can be coarse (deadline.go).
 	lc := newLazyConn(cc.Conn)
+	lc.waitWhenEmpty()
 	if st.idleTimeout > 0 && st.idleTimeout < st.headerTimeout {
 		lc.boundFirstByte(time.Now().Add(st.idleTimeout))
 	}

@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // Raw socket reads and writes.
@@ -45,6 +47,15 @@ type rawSocket struct {
 	rerr  syscall.Errno
 	readF func(uintptr) bool
 
+	// Reads that know what they left (TCP_INQ, below): inqWanted asks for
+	// it, inq says it is on; rempty says the last read left the socket
+	// empty with its end not yet reached. rgot: a read has had bytes.
+	inqWanted bool
+	inq       bool
+	rgot      bool
+	rempty    atomic.Bool
+	inqMsg    inqMsg
+
 	wmu    sync.Mutex
 	wbuf   []byte
 	wn     int
@@ -72,21 +83,101 @@ func newRawSocket(c net.Conn) *rawSocket {
 // readOnce is RawConn.Read's callback: false asks to wait for data.
 func (s *rawSocket) readOnce(fd uintptr) bool {
 	for {
-		r, e := sysRead(fd, s.rbuf)
+		var r uintptr
+		var e syscall.Errno
+		left := int32(1)
+		if s.inq {
+			r, left, e = s.inqMsg.recv(fd, s.rbuf)
+		} else {
+			r, e = sysRead(fd, s.rbuf)
+		}
 		switch e {
 		case 0:
 			s.rn = int(r)
+			s.rgot = s.rgot || r > 0
+			s.rempty.Store(r > 0 && left == 0)
 			return true
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if s.inqWanted && !s.inq && s.rgot {
+				s.inq = s.inqMsg.enable(fd)
+			}
 			return false
 		default:
 			s.rerr = e
+			s.rempty.Store(false)
 			return true
 		}
 	}
 }
+
+// Knowing what a read left.
+//
+// A keep-alive client's next request can only come after the answer to its
+// last one, so the read that looks for it right after the answer is written
+// nearly always finds nothing: a system call for EAGAIN, then the wait.
+// Waiting first would save it, but only when the last read is known to have
+// emptied the socket and not to have met the end of the stream: the kernel
+// takes a FIN queued behind the bytes in the same read, which then returns
+// only the bytes, and the edge that FIN raised is already spent, so a wait
+// would sleep until the idle timeout instead of closing at once.
+//
+// TCP_INQ (Linux 4.18) has each recvmsg(2) report how many bytes it left
+// in the socket, and report 1 when it left none but the peer's FIN was
+// received: exactly "the next read would find something". rawSocket asks
+// for it (inqWanted) on client connections, turning it on the first time a
+// connection that has already had bytes finds nothing (a keep-alive wait:
+// a connection that carries one request never pays for the option), and
+// then keeps rempty, which lazyConn.Read uses to wait before reading
+// (waitread_linux.go). Any byte, end or reset that arrives after such a
+// read raises a new edge, which the wait consumes.
+
+// tcpINQ is TCP_INQ and TCP_CM_INQ, its control message (linux/tcp.h).
+const tcpINQ = 36
+
+// inqMsg is recvmsg(2)'s message header with room for the TCP_CM_INQ
+// control message, kept with the socket so a read allocates nothing.
+type inqMsg struct {
+	hdr  syscall.Msghdr
+	iov  syscall.Iovec
+	ctrl [32]byte // cmsghdr (16) + int, aligned: 24
+}
+
+// enable turns TCP_INQ on; false if the kernel refuses it.
+func (m *inqMsg) enable(fd uintptr) bool {
+	one := int32(1)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, tcpINQ,
+		uintptr(unsafe.Pointer(&one)), 4, 0)
+	return e == 0
+}
+
+// recv reads into b and returns the bytes read and the bytes the read left
+// in the socket (1 when none but the stream has ended; 1 as well when the
+// kernel sent no count, so that nothing waits on a guess).
+func (m *inqMsg) recv(fd uintptr, b []byte) (uintptr, int32, syscall.Errno) {
+	m.iov.Base = &b[0]
+	m.iov.SetLen(len(b))
+	m.hdr.Iov = &m.iov
+	m.hdr.Iovlen = 1
+	m.hdr.Control = &m.ctrl[0]
+	m.hdr.SetControllen(len(m.ctrl))
+	r, e := sysRecvmsg(fd, &m.hdr)
+	m.iov.Base = nil // hold no reference to the caller's buffer
+	left := int32(1)
+	if e == 0 && m.hdr.Controllen >= syscall.SizeofCmsghdr+4 {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&m.ctrl[0]))
+		if h.Level == syscall.IPPROTO_TCP && h.Type == tcpINQ {
+			left = *(*int32)(unsafe.Pointer(&m.ctrl[syscall.SizeofCmsghdr]))
+		}
+	}
+	return r, left, e
+}
+
+// emptied reports that the last read left the socket empty and its end
+// not reached, as far as the kernel said (TCP_INQ): a read now would find
+// nothing, and anything that arrives later raises an edge.
+func (s *rawSocket) emptied() bool { return s.rempty.Load() }
 
 // writeAll is RawConn.Write's callback: it writes until wbuf is empty or an
 // error; false asks to wait until the socket takes more.

@@ -21,3 +21,12 @@ func sysWrite(fd uintptr, b []byte) (uintptr, syscall.Errno) {
 	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
 	return r, e
 }
+
+// sysRecvmsg is recvmsg(2) as a raw system call.
+func sysRecvmsg(fd uintptr, m *syscall.Msghdr) (uintptr, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(m)), 0)
+	return r, e
+}
+
+// inqReads: client connections may read with TCP_INQ (rawio_linux.go).
+const inqReads = true

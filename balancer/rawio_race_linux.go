@@ -17,6 +17,12 @@ func sysWrite(fd uintptr, b []byte) (uintptr, syscall.Errno) {
 	return errnoResult(syscall.Write(int(fd), b))
 }
 
+// sysRecvmsg is not used under the race detector (inqReads): its reads would
+// not carry package syscall's ordering annotations.
+func sysRecvmsg(uintptr, *syscall.Msghdr) (uintptr, syscall.Errno) { return 0, syscall.ENOSYS }
+
+const inqReads = false
+
 func errnoResult(n int, err error) (uintptr, syscall.Errno) {
 	if err != nil {
 		return 0, err.(syscall.Errno)

@@ -91,6 +91,25 @@ func newSocketWait(c net.Conn) *socketWait {
 	return &socketWait{raw: raw, wait: func(uintptr) { _ = runtime_pollWait(ctx, 'r') }}
 }
 
+// waitWhenEmpty lets a client connection's Read wait first when something
+// was written since the last read and the kernel said that read emptied
+// the socket (TCP_INQ, rawio_linux.go). Only the answer to bytes just
+// written is waited for, as on target connections: a reset that came with
+// the last bytes read raises no further edge, but it makes the write fail,
+// so no Read follows; a reset that comes later is an edge. (Between two
+// reads of one head or body a wait could sleep on such a reset until the
+// read deadline; those reads try first, as before.)
+func (c *lazyConn) waitWhenEmpty() {
+	if !inqReads || c.raw == nil {
+		return
+	}
+	if sw := newSocketWait(c.Conn); sw != nil {
+		c.raw.inqWanted = true
+		c.waitWhenAnswered = true
+		c.sw.Store(sw)
+	}
+}
+
 // waitRead parks until the socket reports data, its end, an error, a
 // deadline or Close. Its result is not needed: the Read that follows
 // reports any error.

@@ -10,3 +10,5 @@ type socketWait struct{}
 func newSocketWait(net.Conn) *socketWait { return nil }
 
 func (*socketWait) waitRead() {}
+
+func (*lazyConn) waitWhenEmpty() {}
