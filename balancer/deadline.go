@@ -119,9 +119,8 @@ type lazyConn struct {
 	owner *hijackSet
 	cut   atomic.Bool
 
-	// Waiting before reading (waitread_linux.go), for target connections
-	// only. sw waits on the socket (nil: never wait first; client
-	// connections read without further ado). rmu serialises the Reads that
+	// Waiting before reading (waitread_linux.go). sw waits on the socket
+	// (nil: never wait first). rmu serialises the Reads that
 	// may wait, as the socket's own read lock does, so a wait is never
 	// beside another Read; drained says no read yet, or the last one emptied
 	// the socket; waitNext lets the next Read wait first (expectReply).

@@ -27,12 +27,15 @@ import (
 // either it returns and the Read that follows reports the error.
 //
 // One thing a short read cannot tell is whether the peer's FIN came with
-// its last bytes: the read returns the bytes, the end of stream is only
-// reported by the next read, and its edge may already be spent. So a
-// connection never waits first for bytes that may simply not come (the
-// next request of a keep-alive client that half-closed, the rest of a
-// close-delimited body); only for the answer to bytes it has just sent,
-// which a peer that closed answers with a reset, and a reset is an edge.
+// its last bytes: the read takes it and returns the bytes, the end of
+// stream is only reported by the next read, and its edge is already spent.
+// So a target connection never waits first for bytes that may simply not
+// come (the rest of a close-delimited body); only for the answer to bytes
+// it has just sent, which a peer that closed answers with a reset, and a
+// reset is an edge. A client connection, whose next request may well not
+// come, asks the kernel instead (TCP_INQ, rawio_linux.go): it waits first
+// only when the last read left nothing, its FIN included, and only for the
+// answer to what it wrote since (waitWhenEmpty).
 //
 // The runtime's wait is reached by linkname and the poll descriptor
 // through the layout of net.TCPConn, checked once against the real
