@@ -111,6 +111,8 @@ func TestApplyGetDelete(t *testing.T) {
 		{[]string{"get", "targets", "web", "-o", "json"}, []string{`"address": "10.0.0.7:80"`, `"weight": 3`, `"source": "registered"`}, ""},
 		{[]string{"deregister-targets", "web", "10.0.0.7:80"}, []string{"deregistered from target-group/web"}, ""},
 		{[]string{"deregister-targets", "web", "10.0.0.7:80"}, nil, "not registered"},
+		{[]string{"register-targets", "web", "127.0.0.1:9001"}, []string{"registered with target-group/web"}, ""},
+		{[]string{"deregister-targets", "web", "127.0.0.1:9001"}, []string{"target 127.0.0.1:9001 deregistered from target-group/web; it stays in the group as a static target"}, ""},
 		{[]string{"delete", "tg", "web"}, nil, "in use"},
 		{[]string{"delete", "listener", "public"}, []string{"listener/public deleted\n"}, ""},
 		{[]string{"delete", "target-groups", "web"}, []string{"target-group/web deleted\n"}, ""},

@@ -50,14 +50,29 @@ func newDeregisterTargetsCmd() *cobra.Command {
 	}
 	client := apiFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		_, err := client().Deregister(cmd.Context(), args[0], args[1:])
+		left, err := client().Deregister(cmd.Context(), args[0], args[1:])
 		if err != nil {
 			return reportAPIError(cmd.ErrOrStderr(), "deregister-targets", err)
 		}
 		for _, a := range args[1:] {
-			fmt.Fprintf(cmd.OutOrStdout(), "target %s deregistered from target-group/%s\n", a, args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "target %s deregistered from target-group/%s%s\n", a, args[0], stillServing(left, a))
 		}
 		return nil
 	}
 	return cmd
+}
+
+// stillServing says why a deregistered address stays in its group: it is
+// also a static target of the group document, or a task's or container's.
+func stillServing(targets []spec.TargetHealth, addr string) string {
+	for _, t := range targets {
+		if t.Address != addr || t.Source == "registered" || t.State == "draining" {
+			continue
+		}
+		if t.Source == "static" {
+			return "; it stays in the group as a static target of the group document (edit and apply the document to remove it)"
+		}
+		return fmt.Sprintf("; it stays in the group as a %s target", t.Source)
+	}
+	return ""
 }
