@@ -159,6 +159,7 @@ func New(o Options) *Balancer {
 		tune: upstreamTuning{
 			maxConns:        o.UpstreamMaxConns,
 			idleConnTimeout: o.UpstreamIdleTimeout,
+			readBufferSize:  maxResponseHead,
 		},
 	}
 	if b.log == nil {

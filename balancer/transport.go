@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +15,77 @@ import (
 // maxBufferedBody is the largest response body read into memory before the
 // response is sent; larger, chunked or close-delimited bodies are streamed.
 const maxBufferedBody = 64 << 10
+
+// maxResponseHead bounds a target's response head (status line and
+// headers, as the default request head limit); a larger one is answered
+// 502. It is the size of the pooled readers of target connections.
+const maxResponseHead = 64 << 10
+
+var (
+	errUnaskedSwitch = errors.New("101 Switching Protocols to a request that asked for no upgrade")
+	errBareLFHead    = errors.New("response head ends with a bare LF")
+)
+
+// readResponseHead reads a response head into h. fasthttp takes a head to
+// end only at CRLFCRLF: one whose blank line is a bare LF would leave it
+// waiting for more until the response timeout (then 504). RFC 9112 lets a
+// recipient accept bare LFs, but a head that ends with one is refused at
+// once (502), as any other malformed answer: bytes after it could
+// otherwise be read as part of the head.
+func readResponseHead(br *bufio.Reader, h *fasthttp.ResponseHeader) error {
+	for n := 1; ; {
+		b, err := br.Peek(n)
+		if err != nil || len(b) < n {
+			return h.Read(br) // its own error for EOF, timeouts, a full buffer
+		}
+		b, _ = br.Peek(br.Buffered())
+		switch headEnd(b) {
+		case headCRLF:
+			return h.Read(br)
+		case headBareLF:
+			return errBareLFHead
+		}
+		if len(b) >= br.Size() {
+			return h.Read(br)
+		}
+		n = len(b) + 1
+	}
+}
+
+const (
+	headMore   = iota // no blank line yet
+	headCRLF          // the head ends with CRLF CRLF
+	headBareLF        // its blank line, or the line before it, ends with a bare LF
+)
+
+// headEnd finds the first blank line in b, the end of a head.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return headMore
+		}
+		p := i + j
+		rest := b[p+1:]
+		switch {
+		case len(rest) == 0:
+			return headMore
+		case rest[0] == '\n':
+			return headBareLF
+		case rest[0] == '\r':
+			if len(rest) < 2 {
+				return headMore
+			}
+			if rest[1] == '\n' {
+				if p > 0 && b[p-1] == '\r' {
+					return headCRLF
+				}
+				return headBareLF
+			}
+		}
+		i = p + 1
+	}
+}
 
 // upstream sends requests to one target over pooled keep-alive connections.
 type upstream interface {
@@ -109,6 +181,10 @@ func (p *hostPool[C]) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, 
 // use, not only at those idle for a while. stale reports a failure before
 // any response byte on a connection that had served before.
 func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o roundTripOpts, check bool) (kind errorKind, retry, stale bool) {
+	// A request that cannot be sent again (a body already streamed, or a
+	// method that is not idempotent) must not meet a connection its target
+	// closed a moment ago: its pooled connection is always looked at.
+	check = check || !o.rewindable || !idempotent(req)
 	cc, err := p.acquire(p.hc.MaxConnWaitTimeout, false)
 	for err == nil && closedWhileIdle(cc.Conn(), check) {
 		p.closeConn(cc)
@@ -180,17 +256,25 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 	br := p.hc.AcquireReader(conn)
 	isHead := req.Header.IsHead()
 	for {
-		err = resp.Header.Read(br)
+		err = readResponseHead(br, &resp.Header)
 		if err != nil {
 			break
 		}
 		sc := resp.Header.StatusCode()
-		// Interim 1xx responses (100 Continue, 103 Early Hints) are consumed;
-		// 101 is final (upgrades are handled elsewhere).
-		if sc < 100 || sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+		if sc == fasthttp.StatusSwitchingProtocols {
+			// Upgrades go through proxyUpgrade: a 101 to a request that
+			// asked for none is not HTTP this side can relay.
+			err = errUnaskedSwitch
+			break
+		}
+		// Interim 1xx responses (100 Continue, 103 Early Hints) are consumed.
+		if sc < 100 || sc >= 200 {
 			break
 		}
 		resp.Header.Reset()
+		// Reset forgets the setting: the final answer is relayed without a
+		// Content-Type its target did not send.
+		resp.Header.SetNoDefaultContentType(true)
 	}
 	if err != nil {
 		p.hc.ReleaseReader(br)
@@ -225,7 +309,10 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 		return errNone, false, false
 	}
 	cl := resp.Header.ContentLength()
-	if cl >= 0 && cl <= maxBufferedBody {
+	// A small body already in the buffer is read whole; one still coming is
+	// streamed, so that its bytes are bounded by the idle timeout each, as
+	// a larger body's, not all of them by the response timeout.
+	if cl >= 0 && cl <= maxBufferedBody && br.Buffered() >= cl {
 		err = resp.ReadBody(br, 0)
 		if err != nil {
 			p.hc.ReleaseReader(br)

@@ -203,7 +203,7 @@ func (l *httpListener) forwardWebSocket(ctx *fasthttp.RequestCtx, rs *reqState, 
 
 // upgradeReaders read targets' answers to upgrades; a WebSocket keeps
 // none (bytes behind a 101 are copied out).
-var upgradeReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+var upgradeReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxResponseHead) }}
 
 func putUpgradeReader(br *bufio.Reader) {
 	br.Reset(nil) // drop the connection
@@ -232,7 +232,7 @@ func (l *httpListener) upgradeRoundTrip(ctx *fasthttp.RequestCtx, g *group, t *t
 		// Reset forgets the server's setting: the target's answer is relayed
 		// as it came, without a Content-Type it did not send.
 		resp.Header.SetNoDefaultContentType(true)
-		if err = resp.Header.Read(br); err != nil {
+		if err = readResponseHead(br, &resp.Header); err != nil {
 			break
 		}
 		sc := resp.StatusCode()

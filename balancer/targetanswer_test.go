@@ -1,0 +1,221 @@
+package balancer
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptedTarget answers each request of each connection with answer(c),
+// which writes whatever it likes; it returns false to close the connection.
+func scriptedTarget(t *testing.T, answer func(c net.Conn, head string) bool) string {
+	t.Helper()
+	return startRawBackend(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReader(c)
+			for {
+				var head strings.Builder
+				cl := 0
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					head.WriteString(l)
+					if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
+						cl, _ = strconv.Atoi(strings.TrimSpace(v))
+					}
+					if l == "\r\n" {
+						break
+					}
+				}
+				if _, err := io.CopyN(io.Discard, br, int64(cl)); err != nil {
+					return
+				}
+				if !answer(c, head.String()) {
+					return
+				}
+			}
+		}()
+	})
+}
+
+// exchange sends raw on a new connection and reads one response: status,
+// head lines and body (by Content-Length).
+func exchange(t *testing.T, addr, raw string, within time.Duration) (int, []string, string) {
+	t.Helper()
+	c := dialRaw(t, addr, within)
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	code, hdr, err := readStatus(br)
+	if err != nil {
+		t.Fatalf("reading the answer to %.30q: %v", raw, err)
+	}
+	body := make([]byte, contentLength(hdr))
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return code, hdr, string(body)
+}
+
+func hasHeader(hdr []string, name string) bool {
+	for _, l := range hdr {
+		if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+const getA = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+// TestTargetHeadEndingWithBareLF: a response head whose blank line is a
+// bare LF is a bad answer (502) at once, not a wait for the response
+// timeout (504 a minute later).
+func TestTargetHeadEndingWithBareLF(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok",
+		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+		"HTTP/1.1 200 OK\nContent-Length: 2\n\r\nok",
+	} {
+		target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+			_, _ = io.WriteString(c, answer)
+			return true // and keep the connection open
+		})
+		h := startLB(t, groupDoc("", target))
+		start := time.Now()
+		code, _, _ := exchange(t, h.client.Addr, getA, 10*time.Second)
+		if code != 502 || time.Since(start) > 3*time.Second {
+			t.Errorf("answer %q: %d after %v, want 502 at once", answer, code, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	// Bare LFs inside a head that ends with CRLF CRLF are accepted (RFC 9112 2.2).
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	if code, _, body := exchange(t, h.client.Addr, getA, 10*time.Second); code != 200 || body != "ok" {
+		t.Errorf("bare LF within a CRLF-ended head: %d %q, want 200 \"ok\"", code, body)
+	}
+}
+
+// TestLargeTargetHead: response heads up to 64 KiB pass (a large
+// Set-Cookie or Content-Security-Policy), larger ones are a 502.
+func TestLargeTargetHead(t *testing.T) {
+	t.Parallel()
+	target := scriptedTarget(t, func(c net.Conn, head string) bool {
+		n := 30000
+		if strings.Contains(head, "huge") {
+			n = 70000
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("b", n)+"\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	code, hdr, body := exchange(t, h.client.Addr, getA, 10*time.Second)
+	if code != 200 || body != "ok" || !hasHeader(hdr, "X-Big") {
+		t.Fatalf("a 30 kB response head: %d %q, want 200 with X-Big", code, body)
+	}
+	if code, _, _ := exchange(t, h.client.Addr, "GET /huge HTTP/1.1\r\nHost: a\r\n\r\n", 10*time.Second); code != 502 {
+		t.Fatalf("a 70 kB response head: %d, want 502", code)
+	}
+}
+
+// TestInterimAnswerAddsNoContentType: after a 1xx, the final answer is
+// relayed without a Content-Type its target did not send.
+func TestInterimAnswerAddsNoContentType(t *testing.T) {
+	t.Parallel()
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	code, hdr, body := exchange(t, h.client.Addr, getA, 10*time.Second)
+	if code != 200 || body != "ok" {
+		t.Fatalf("%d %q, want 200 \"ok\"", code, body)
+	}
+	if hasHeader(hdr, "Content-Type") {
+		t.Errorf("a Content-Type was added: %q", hdr)
+	}
+}
+
+// TestUnaskedSwitchingProtocols: a 101 to a request that asked for no
+// upgrade is a bad answer.
+func TestUnaskedSwitchingProtocols(t *testing.T) {
+	t.Parallel()
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	if code, _, _ := exchange(t, h.client.Addr, getA, 10*time.Second); code != 502 {
+		t.Fatalf("status %d, want 502", code)
+	}
+}
+
+// TestSlowSmallBody: a small body that trickles in, each byte well within
+// the idle timeout, is relayed whole; the response timeout bounds only the
+// head.
+func TestSlowSmallBody(t *testing.T) {
+	t.Parallel()
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+		for _, b := range "slow!" {
+			time.Sleep(400 * time.Millisecond) // the point: a body slower than the response timeout
+			if _, err := io.WriteString(c, string(b)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	h := startLB(t, groupDoc("responseTimeoutSeconds: 1\n", target))
+	if code, _, body := exchange(t, h.client.Addr, getA, 10*time.Second); code != 200 || body != "slow!" {
+		t.Fatalf("%d %q, want 200 \"slow!\"", code, body)
+	}
+}
+
+// TestPostAfterTargetClosedIdle: a target that closed a keep-alive
+// connection right after answering (no Connection: close) must not cost the
+// next POST a 502: a request that cannot be sent again always gets a
+// pooled connection that is checked first.
+func TestPostAfterTargetClosedIdle(t *testing.T) {
+	t.Parallel()
+	closed := make(chan struct{}, 4)
+	target := scriptedTarget(t, func(c net.Conn, head string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if strings.HasPrefix(head, "GET") {
+			_ = c.Close()
+			closed <- struct{}{}
+			return false
+		}
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	c := dialRaw(t, h.client.Addr, 10*time.Second)
+	br := bufio.NewReader(c)
+	for i, req := range []string{getA, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"} {
+		if i == 1 {
+			<-closed // the target's FIN is in Gantry's socket (loopback delivers it within close)
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		code, hdr, err := readStatus(br)
+		if err != nil || code != 200 {
+			t.Fatalf("request %d: %d (%v), want 200", i, code, err)
+		}
+		if _, err := io.CopyN(io.Discard, br, contentLength(hdr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
