@@ -255,6 +255,18 @@ func (l *httpListener) headerReceived(h *fasthttp.RequestHeader) fasthttp.Reques
 	// body is bounded anew, upload.write) and the response's write (each
 	// chunk of a streamed response, streamBody.Read).
 	rc := fasthttp.RequestConfig{ReadTimeout: ls.idleTimeout, WriteTimeout: ls.idleTimeout}
+	if !h.IsHTTP11() {
+		// A later HTTP/1 minor version is spoken as 1.1 (RFC 9110 2.5):
+		// its request is forwarded, and answered, as HTTP/1.1.
+		if p := h.Protocol(); len(p) == 8 && string(p[:7]) == "HTTP/1." && p[7] > '1' && p[7] <= '9' {
+			h.SetProtocol("HTTP/1.1")
+		}
+	}
+	if !h.IsHTTP11() && len(h.Peek(fasthttp.HeaderExpect)) > 0 {
+		// An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1):
+		// it is sent no 1xx, and its body is read at once.
+		h.Del(fasthttp.HeaderExpect)
+	}
 	if ls.maxBody > 0 {
 		rc.MaxRequestBodySize = int(ls.maxBody)
 		if int64(h.ContentLength()) > ls.maxBody {

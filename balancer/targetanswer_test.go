@@ -219,3 +219,38 @@ func TestPostAfterTargetClosedIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP10ExpectationIgnored: an HTTP/1.0 client's Expect: 100-continue
+// gets no 100 (RFC 9110 10.1.1); its body is read and forwarded.
+func TestHTTP10ExpectationIgnored(t *testing.T) {
+	t.Parallel()
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	code, _, body := exchange(t, h.client.Addr, "POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", 10*time.Second)
+	if code != 200 || body != "ok" {
+		t.Fatalf("first answer %d %q, want the final 200 (no 100 Continue to HTTP/1.0)", code, body)
+	}
+}
+
+// TestLaterMinorVersionForwardedAsHTTP11: a request line with HTTP/1.2 is
+// an HTTP/1.1 request for Gantry and its target.
+func TestLaterMinorVersionForwardedAsHTTP11(t *testing.T) {
+	t.Parallel()
+	lines := make(chan string, 1)
+	target := scriptedTarget(t, func(c net.Conn, head string) bool {
+		line, _, _ := strings.Cut(head, "\r\n")
+		lines <- line
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	if code, _, _ := exchange(t, h.client.Addr, "GET /v HTTP/1.2\r\nHost: a\r\n\r\n", 10*time.Second); code != 200 {
+		t.Fatalf("status %d, want 200", code)
+	}
+	if got := <-lines; got != "GET /v HTTP/1.1" {
+		t.Fatalf("target got %q, want \"GET /v HTTP/1.1\"", got)
+	}
+}
