@@ -109,6 +109,7 @@ func (l *httpListener) dispatch(cc *countingConn) {
 	// so its far deadlines can be coarse (deadline.go).
 	lc := newLazyConn(cc.Conn)
 	lc.waitWhenEmpty()
+	cc.lingers = true
 	if st.idleTimeout > 0 && st.idleTimeout < st.headerTimeout {
 		lc.boundFirstByte(time.Now().Add(st.idleTimeout))
 	}
@@ -563,6 +564,9 @@ type countingConn struct {
 	net.Conn
 	p      *portListener
 	closed atomic.Bool
+	// lingers: an HTTP connection closed with bytes from its client still
+	// unread is closed gracefully (lingerClose).
+	lingers bool
 
 	prev, next *countingConn // in p.open; guarded by p.openMu
 }
@@ -584,12 +588,70 @@ func (c *countingConn) Write(b []byte) (int, error) {
 }
 
 func (c *countingConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.p.active.Add(-1)
-		c.p.activeGauge.Dec()
-		c.p.untrack(c)
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close() // again, or cutting a lingering close short
 	}
+	if c.lingers && unreadInput(c.Conn) {
+		// Half-closed here, so that nothing written after Close (an
+		// answer to a client that left) reaches the client.
+		if tc := plainTCP(c.Conn); tc != nil && tc.CloseWrite() == nil {
+			go c.lingerClose()
+			return nil
+		}
+	}
+	c.ended()
 	return c.Conn.Close()
+}
+
+func (c *countingConn) ended() {
+	c.p.active.Add(-1)
+	c.p.activeGauge.Dec()
+	c.p.untrack(c)
+}
+
+// Lingering close. A socket closed with bytes from its peer still unread
+// is reset by the kernel, and a reset can destroy, at the client, the
+// answer sent just before it: a client still sending a body Gantry refused
+// (413, 431, 400...) or pipelining behind a "Connection: close" would see
+// "connection reset" instead of the status. So, as nginx's lingering_close,
+// such a connection is half-closed after its answer and its client's bytes
+// read and dropped until the client closes, lingerIdle passes without a
+// byte, or lingerTotal ends, and only then closed. It still counts as open
+// meanwhile, and a shutdown cuts it as any other.
+const (
+	lingerTotal = 10 * time.Second
+	lingerIdle  = 2 * time.Second
+)
+
+// unreadInput reports whether c's socket holds bytes (or an end or error)
+// its owner has not read.
+func unreadInput(c net.Conn) bool {
+	tc := plainTCP(c)
+	return tc != nil && !quietSocket(tc)
+}
+
+func (c *countingConn) lingerClose() {
+	defer func() {
+		c.ended()
+		_ = c.Conn.Close()
+	}()
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	end := time.Now().Add(lingerTotal)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		d := now.Add(lingerIdle)
+		if d.After(end) {
+			d = end
+		}
+		_ = c.Conn.SetReadDeadline(d)
+		if _, err := c.Conn.Read(*bp); err != nil {
+			return
+		}
+	}
 }
 
 // fasthttpLogger routes fasthttp's own messages to slog at debug level: they

@@ -254,3 +254,39 @@ func TestLaterMinorVersionForwardedAsHTTP11(t *testing.T) {
 		t.Fatalf("target got %q, want \"GET /v HTTP/1.1\"", got)
 	}
 }
+
+// TestRefusalReachesAClientStillSending: a client that sends a whole
+// oversized request in one write before it reads gets the refusal, not a
+// reset: the connection is half-closed after the answer and the rest of
+// the request read and dropped (lingering close) before it is closed.
+func TestRefusalReachesAClientStillSending(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a", nil)
+	h := startLB(t, limitsDoc(a.addr))
+	for _, tc := range []struct {
+		name string
+		req  string
+		code int
+	}{
+		{"head too large", "GET /?" + strings.Repeat("q", 2<<20) + " HTTP/1.1\r\nHost: a\r\n\r\n", 431},
+		{"body too large", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4000000\r\n\r\n" + strings.Repeat("b", 4000000), 413},
+	} {
+		c := dialRaw(t, h.client.Addr, 20*time.Second)
+		if _, err := io.WriteString(c, tc.req); err != nil {
+			t.Fatalf("%s: writing the request: %v (the connection was reset under it)", tc.name, err)
+		}
+		code, _, err := readStatus(bufio.NewReader(c))
+		if code != tc.code {
+			t.Errorf("%s: status %d (%v), want %d", tc.name, code, err, tc.code)
+		}
+		_ = c.Close()
+	}
+	// A lingering connection ends once its client closes.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.metric("gantry_active_connections", map[string]string{"listener": "public"}) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("lingering connections still open 5 s after their clients closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
