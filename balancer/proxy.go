@@ -129,6 +129,12 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 		l.reply(ctx, rs, fasthttp.StatusRequestURITooLong, "RequestURITooLong")
 		return
 	}
+	if !pathEscapesValid(h.RequestURI()) {
+		// The path is decoded for routing: a % that starts no escape
+		// would reach the target as a literal "%25", another path.
+		l.reply(ctx, rs, fasthttp.StatusBadRequest, "MalformedRequest")
+		return
+	}
 	if len(h.Host()) == 0 {
 		if h.IsHTTP11() {
 			l.reply(ctx, rs, fasthttp.StatusBadRequest, "MissingHost")
@@ -635,4 +641,27 @@ func (l *httpListener) acmeChallenge(ctx *fasthttp.RequestCtx, rs *reqState) boo
 func clientEnderOf(ctx *fasthttp.RequestCtx) clientEnder {
 	ce, _ := ctx.Conn().(clientEnder)
 	return ce
+}
+
+// pathEscapesValid reports whether every % in the path of a request target
+// (up to its query) starts a %XX escape. Queries are not checked: they are
+// forwarded as they came, and sloppy ones ("?discount=10%") are common.
+func pathEscapesValid(uri []byte) bool {
+	if q := bytes.IndexByte(uri, '?'); q >= 0 {
+		uri = uri[:q]
+	}
+	for {
+		i := bytes.IndexByte(uri, '%')
+		if i < 0 {
+			return true
+		}
+		if i+2 >= len(uri) || !isHex(uri[i+1]) || !isHex(uri[i+2]) {
+			return false
+		}
+		uri = uri[i+3:]
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
