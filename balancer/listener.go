@@ -313,6 +313,10 @@ func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	case errors.As(err, &small):
 		code, reason = fasthttp.StatusRequestHeaderFieldsTooLarge, "RequestHeaderTooLarge"
+		if lr, ok := ctx.Conn().(interface{ InRequestLine() bool }); ok && lr.InRequestLine() {
+			// The request line alone fills the buffer: its URI is too long.
+			code, reason = fasthttp.StatusRequestURITooLong, "RequestURITooLong"
+		}
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, reason = fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge"
 	case isTimeout(err):

@@ -268,7 +268,8 @@ func TestRefusalReachesAClientStillSending(t *testing.T) {
 		req  string
 		code int
 	}{
-		{"head too large", "GET /?" + strings.Repeat("q", 2<<20) + " HTTP/1.1\r\nHost: a\r\n\r\n", 431},
+		{"request line too large", "GET /?" + strings.Repeat("q", 2<<20) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+		{"head too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("q", 2<<20) + "\r\n\r\n", 431},
 		{"body too large", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4000000\r\n\r\n" + strings.Repeat("b", 4000000), 413},
 	} {
 		c := dialRaw(t, h.client.Addr, 20*time.Second)

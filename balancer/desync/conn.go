@@ -151,6 +151,12 @@ func (c *conn) reset() {
 	}
 }
 
+// InRequestLine reports whether the head being read has not finished its
+// request line yet: a head too large for the buffer is then a URI too long
+// (414), not header fields too large (431). Only the reading goroutine may
+// call it.
+func (c *conn) InRequestLine() bool { return c.phase == phaseRequestLine }
+
 // HeadTap returns the tap given to [WrapConnTap], or nil.
 func (c *conn) HeadTap() HeadTap { return c.tap }
 
