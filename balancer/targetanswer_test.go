@@ -109,7 +109,7 @@ func TestTargetHeadEndingWithBareLF(t *testing.T) {
 	}
 }
 
-// TestLargeTargetHead: response heads up to 64 KiB pass (a large
+// TestLargeTargetHead: response heads up to 32 KiB pass (a large
 // Set-Cookie or Content-Security-Policy), larger ones are a 502.
 func TestLargeTargetHead(t *testing.T) {
 	t.Parallel()

@@ -17,9 +17,9 @@ import (
 const maxBufferedBody = 64 << 10
 
 // maxResponseHead bounds a target's response head (status line and
-// headers, as the default request head limit); a larger one is answered
+// headers, ALB's limit for a whole response head); a larger one is answered
 // 502. It is the size of the pooled readers of target connections.
-const maxResponseHead = 64 << 10
+const maxResponseHead = 32 << 10
 
 var (
 	errUnaskedSwitch = errors.New("101 Switching Protocols to a request that asked for no upgrade")
