@@ -39,7 +39,10 @@ type Options struct {
 	AccessLog AccessLogger
 	// CookieKey authenticates sticky cookies. Default: random per process.
 	CookieKey []byte
-	// UpstreamMaxConns bounds connections per target. Default 1024.
+	// UpstreamMaxConns bounds connections per target. Default 65536, the
+	// default connection limit of a listener: as ALB, a target is not
+	// capped (each request in flight holds one of its connections, and
+	// long polls or slow transfers may hold thousands).
 	UpstreamMaxConns int
 	// UpstreamIdleTimeout closes pooled target connections idle this long;
 	// keep it below the targets' own keep-alive timeout. Default 4s.
@@ -167,7 +170,7 @@ func New(o Options) *Balancer {
 	}
 	b.log = b.log.With("component", "balancer")
 	if b.tune.maxConns <= 0 {
-		b.tune.maxConns = 1024
+		b.tune.maxConns = spec.DefaultMaxConnections
 	}
 	if b.tune.idleConnTimeout <= 0 {
 		b.tune.idleConnTimeout = 4 * time.Second

@@ -6,8 +6,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // scriptedTarget answers each request of each connection with answer(c),
@@ -289,5 +292,51 @@ func TestRefusalReachesAClientStillSending(t *testing.T) {
 			t.Fatal("lingering connections still open 5 s after their clients closed")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestManyRequestsInFlightToOneTarget: a target is not capped at some
+// number of connections (as ALB): 1,100 slow requests at once all pass.
+func TestManyRequestsInFlightToOneTarget(t *testing.T) {
+	t.Parallel()
+	const n = 1100
+	gate := make(chan struct{})
+	var arrived atomic.Int32
+	a := startBackend(t, "a", func(ctx *fasthttp.RequestCtx) {
+		if arrived.Add(1) == n {
+			close(gate)
+		}
+		select { // every request is held until all are in flight
+		case <-gate:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	h := startLB(t, groupDoc("", a.addr))
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			c, err := net.DialTimeout("tcp", h.client.Addr, 5*time.Second)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.WriteString(c, getA); err != nil {
+				codes <- 0
+				return
+			}
+			code, _, _ := readStatus(bufio.NewReader(c))
+			codes <- code
+		}()
+	}
+	bad := map[int]int{}
+	for range n {
+		if code := <-codes; code != 200 {
+			bad[code]++
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("of %d concurrent requests to one target, these answers were not 200 (code: count): %v", n, bad)
 	}
 }
