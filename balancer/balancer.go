@@ -248,6 +248,13 @@ func (b *Balancer) update(cfg Config) ([]*group, error) {
 		}
 	}
 	b.targets = live
+	if old := b.groups.Load(); old != nil {
+		for _, g := range *old {
+			if groups[g.name] == nil {
+				b.metrics.forgetGroup(g.name)
+			}
+		}
+	}
 	list := make([]*group, 0, len(groups))
 	for _, g := range groups {
 		list = append(list, g)
@@ -554,10 +561,26 @@ func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listene
 		if !keep[name] {
 			delete(b.listeners, name)
 			b.wg.Add(1)
-			go func() { defer b.wg.Done(); cur.stop() }()
+			go func() {
+				defer b.wg.Done()
+				cur.stop()
+				b.forgetListener(name)
+			}()
 			b.log.Info("listener removed", "listener", name)
 		}
 	}
+}
+
+// forgetListener drops a removed listener's metric series once it has
+// stopped, unless a listener of the same name was configured meanwhile.
+func (b *Balancer) forgetListener(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, back := b.listeners[name]; back || b.closed {
+		return
+	}
+	b.metrics.forgetListener(name)
+	b.tcpm.forget(name)
 }
 
 // Addr returns the bound address of a listener, for tests and status.

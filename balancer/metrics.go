@@ -116,6 +116,40 @@ func newMetrics(reg prometheus.Registerer, groups func() []*group) *metrics {
 	return m
 }
 
+// deleter is a metric vector whose series can be dropped by label.
+type deleter interface {
+	DeletePartialMatch(prometheus.Labels) int
+}
+
+// forgetListener drops the series of a listener that is no longer
+// configured (and has finished stopping), and the children cached for it,
+// so that names come and go without the series growing.
+func (m *metrics) forgetListener(name string) {
+	l := prometheus.Labels{"listener": name}
+	for _, v := range []deleter{m.requests, m.httpCodeELB, m.activeConns, m.newConns, m.rejectedConns,
+		m.processedBytes, m.clientClosed, m.wsActive, m.wsTotal, m.wsBytes} {
+		v.DeletePartialMatch(l)
+	}
+	m.elbCodeMu.Lock()
+	for k := range m.elbCodes {
+		if k.listener == name {
+			delete(m.elbCodes, k)
+		}
+	}
+	m.elbCodeMu.Unlock()
+}
+
+// forgetGroup drops the series of a target group that is no longer
+// configured. Its targets, draining, are never reused (buildGroups), so no
+// child cached in them is counted again.
+func (m *metrics) forgetGroup(name string) {
+	g := prometheus.Labels{"target_group": name}
+	for _, v := range []deleter{m.httpCodeTarget, m.targetRequests, m.targetResponseTime, m.targetConnErrors,
+		m.retries, m.failOpen, m.passiveFailures, m.stickyHits} {
+		v.DeletePartialMatch(g)
+	}
+}
+
 // elbCode counts a response Gantry generated. Children are cached so the
 // error path does not format labels each time.
 func (m *metrics) elbCode(listener string, code int) {

@@ -76,6 +76,17 @@ func (m *tcpMetrics) forListener(name string) *tcpListenerMetrics {
 	return c
 }
 
+// forget drops the series of a listener that is no longer configured.
+func (m *tcpMetrics) forget(name string) {
+	l := prometheus.Labels{"listener": name}
+	for _, v := range []deleter{m.activeFlows, m.newFlows, m.flowBytes, m.elbResets, m.tlsNegotiation, m.proxyRejected} {
+		v.DeletePartialMatch(l)
+	}
+	m.mu.Lock()
+	delete(m.listeners, name)
+	m.mu.Unlock()
+}
+
 func (m *tcpMetrics) tlsErrors(listener string) prometheus.Counter {
 	return m.tlsNegotiation.WithLabelValues(listener)
 }
