@@ -102,6 +102,7 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 		case syscall.EAGAIN:
 			if s.inqWanted && !s.inq && s.rgot {
 				s.inq = s.inqMsg.enable(fd)
+				s.inqWanted = s.inq // a kernel that refuses it (before 4.18) is not asked again
 			}
 			return false
 		default:
