@@ -80,6 +80,17 @@ func hasHeader(hdr []string, name string) bool {
 
 const getA = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 
+// answeringLB is a listener in front of a target that answers every
+// request with answer and keeps its connection open.
+func answeringLB(t *testing.T, answer string) *lbHarness {
+	t.Helper()
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, answer)
+		return true
+	})
+	return startLB(t, groupDoc("", target))
+}
+
 // TestTargetHeadEndingWithBareLF: a response head whose blank line is a
 // bare LF is a bad answer (502) at once, not a wait for the response
 // timeout (504 a minute later).
@@ -90,11 +101,7 @@ func TestTargetHeadEndingWithBareLF(t *testing.T) {
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\r\nok",
 	} {
-		target := scriptedTarget(t, func(c net.Conn, _ string) bool {
-			_, _ = io.WriteString(c, answer)
-			return true // and keep the connection open
-		})
-		h := startLB(t, groupDoc("", target))
+		h := answeringLB(t, answer)
 		start := time.Now()
 		code, _, _ := exchange(t, h.client.Addr, getA, 10*time.Second)
 		if code != 502 || time.Since(start) > 3*time.Second {
@@ -102,11 +109,7 @@ func TestTargetHeadEndingWithBareLF(t *testing.T) {
 		}
 	}
 	// Bare LFs inside a head that ends with CRLF CRLF are accepted (RFC 9112 2.2).
-	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok")
-		return true
-	})
-	h := startLB(t, groupDoc("", target))
+	h := answeringLB(t, "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok")
 	if code, _, body := exchange(t, h.client.Addr, getA, 10*time.Second); code != 200 || body != "ok" {
 		t.Errorf("bare LF within a CRLF-ended head: %d %q, want 200 \"ok\"", code, body)
 	}
@@ -138,11 +141,7 @@ func TestLargeTargetHead(t *testing.T) {
 // relayed without a Content-Type its target did not send.
 func TestInterimAnswerAddsNoContentType(t *testing.T) {
 	t.Parallel()
-	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
-		_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return true
-	})
-	h := startLB(t, groupDoc("", target))
+	h := answeringLB(t, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	code, hdr, body := exchange(t, h.client.Addr, getA, 10*time.Second)
 	if code != 200 || body != "ok" {
 		t.Fatalf("%d %q, want 200 \"ok\"", code, body)
@@ -156,11 +155,7 @@ func TestInterimAnswerAddsNoContentType(t *testing.T) {
 // upgrade is a bad answer.
 func TestUnaskedSwitchingProtocols(t *testing.T) {
 	t.Parallel()
-	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
-		return true
-	})
-	h := startLB(t, groupDoc("", target))
+	h := answeringLB(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
 	if code, _, _ := exchange(t, h.client.Addr, getA, 10*time.Second); code != 502 {
 		t.Fatalf("status %d, want 502", code)
 	}
@@ -227,11 +222,7 @@ func TestPostAfterTargetClosedIdle(t *testing.T) {
 // gets no 100 (RFC 9110 10.1.1); its body is read and forwarded.
 func TestHTTP10ExpectationIgnored(t *testing.T) {
 	t.Parallel()
-	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return true
-	})
-	h := startLB(t, groupDoc("", target))
+	h := answeringLB(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	code, _, body := exchange(t, h.client.Addr, "POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", 10*time.Second)
 	if code != 200 || body != "ok" {
 		t.Fatalf("first answer %d %q, want the final 200 (no 100 Continue to HTTP/1.0)", code, body)
