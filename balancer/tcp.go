@@ -231,6 +231,7 @@ func (f *flow) prepare() bool {
 			f.reason = "TLSNegotiationError"
 			return false
 		}
+		quickAck(f.cc)
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == acmeTLSALPN {
 			// An ACME CA validating tls-alpn-01: the handshake was the

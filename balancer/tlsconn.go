@@ -47,6 +47,7 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 			handshakeFailed(err, c.errs, c.plain)
 			return 0, err
 		}
+		quickAck(c.raw)
 		// RFC 8737 section 3: the handshake is the whole validation. Ending
 		// the stream here makes the HTTP server close the connection at
 		// once, instead of holding it until the CA hangs up or the header
