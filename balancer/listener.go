@@ -336,6 +336,7 @@ func (l *httpListener) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	// that the access log's sent_bytes counts the head as sent.
 	ctx.Response.Header.SetContentLength(len(statusText(code)))
 	ctx.SetConnectionClose()
+	lingerOnClose(ctx.Conn()) // the client may still be sending what was refused
 	l.b.metrics.elbCode(l.name, code)
 	if l.b.access != nil {
 		l.logRejected(ctx, code, reason, class)
@@ -569,8 +570,11 @@ type countingConn struct {
 	p      *portListener
 	closed atomic.Bool
 	// lingers: an HTTP connection closed with bytes from its client still
-	// unread is closed gracefully (lingerClose).
-	lingers bool
+	// unread is closed gracefully (lingerClose); mustLinger: closed after
+	// refusing a request whose rest may still be on its way, it lingers
+	// even if none of it has arrived yet.
+	lingers    bool
+	mustLinger atomic.Bool
 
 	prev, next *countingConn // in p.open; guarded by p.openMu
 }
@@ -595,7 +599,7 @@ func (c *countingConn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.Conn.Close() // again, or cutting a lingering close short
 	}
-	if c.lingers && unreadInput(c.Conn) {
+	if c.lingers && (c.mustLinger.Load() || unreadInput(c.Conn)) {
 		// Half-closed here, so that nothing written after Close (an
 		// answer to a client that left) reaches the client.
 		if tc := plainTCP(c.Conn); tc != nil && tc.CloseWrite() == nil {
@@ -626,6 +630,27 @@ const (
 	lingerTotal = 10 * time.Second
 	lingerIdle  = 2 * time.Second
 )
+
+// lingerOnClose marks the client connection under c's wrappers to linger
+// when it is closed: a request was refused whose rest (its body, the rest
+// of its head) the client may still be sending.
+func lingerOnClose(c net.Conn) {
+	for range 8 {
+		switch v := c.(type) {
+		case *countingConn:
+			v.mustLinger.Store(true)
+			return
+		case *proxyConn:
+			c = v.Conn
+		case *tlsServerConn:
+			c = v.raw
+		case unwrapper:
+			c = v.Unwrap()
+		default:
+			return
+		}
+	}
+}
 
 // unreadInput reports whether c's socket holds bytes (or an end or error)
 // its owner has not read.

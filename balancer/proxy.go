@@ -148,6 +148,7 @@ func (l *httpListener) handle(ctx *fasthttp.RequestCtx) {
 		// is left unread, so the connection cannot be reused.
 		l.reply(ctx, rs, fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge")
 		ctx.SetConnectionClose()
+		lingerOnClose(ctx.Conn())
 		return
 	}
 	xff := h.PeekAll(fasthttp.HeaderXForwardedFor)
@@ -269,8 +270,9 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 		}
 		if clientClose || !rewindable {
 			// A streamed body may be left half read: the connection's
-			// framing is lost.
+			// framing is lost, and its client may still be sending it.
 			ctx.SetConnectionClose()
+			lingerOnClose(ctx.Conn())
 		}
 		return
 	}

@@ -276,6 +276,21 @@ func TestRefusalReachesAClientStillSending(t *testing.T) {
 		}
 		_ = c.Close()
 	}
+	// A client that sends the body only after the refusal came (the head
+	// alone went first) can still send it: the connection lingers although
+	// none of the body had arrived when it was refused.
+	c := dialRaw(t, h.client.Addr, 20*time.Second)
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4000000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if code, _, err := readStatus(br); code != 413 {
+		t.Fatalf("head alone: status %d (%v), want 413", code, err)
+	}
+	if _, err := io.WriteString(c, strings.Repeat("b", 4000000)); err != nil {
+		t.Fatalf("sending the body after the refusal: %v (the connection was reset under it)", err)
+	}
+	_ = c.Close()
 	// A lingering connection ends once its client closes.
 	deadline := time.Now().Add(5 * time.Second)
 	for h.metric("gantry_active_connections", map[string]string{"listener": "public"}) != 0 {
@@ -329,5 +344,42 @@ func TestManyRequestsInFlightToOneTarget(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Fatalf("of %d concurrent requests to one target, these answers were not 200 (code: count): %v", n, bad)
+	}
+}
+
+// TestStreamedBodyRelayedAsItComes: the first bytes of a body of known
+// length reach the client before the target sends the rest (they were held
+// until 4 KiB had gathered).
+func TestStreamedBodyRelayedAsItComes(t *testing.T) {
+	t.Parallel()
+	const size = 200000
+	got := make(chan struct{})
+	target := scriptedTarget(t, func(c net.Conn, _ string) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"+strings.Repeat("f", 100))
+		select { // the rest only once the client has the first bytes
+		case <-got:
+		case <-time.After(10 * time.Second):
+		}
+		_, _ = io.WriteString(c, strings.Repeat("r", size-100))
+		return true
+	})
+	h := startLB(t, groupDoc("", target))
+	c := dialRaw(t, h.client.Addr, 20*time.Second)
+	if _, err := io.WriteString(c, getA); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if code, _, err := readStatus(br); code != 200 {
+		t.Fatalf("status %d (%v): the head did not come before the rest of the body was sent", code, err)
+	}
+	first := make([]byte, 100)
+	if _, err := io.ReadFull(br, first); err != nil {
+		t.Fatalf("the first 100 bytes did not come before the rest was sent: %v", err)
+	}
+	close(got)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.Copy(io.Discard, io.LimitReader(br, size-100)); n != size-100 {
+		t.Fatalf("the rest: %d bytes (%v), want %d", n, err, size-100)
 	}
 }

@@ -423,6 +423,45 @@ func (s *streamBody[C]) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// relayBufs hold a streamed body's bytes between the target's read and
+// the client's write; as large as a target connection's reader, so that a
+// read into one bypasses the reader's buffer.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, maxResponseHead); return &b }}
+
+// WriteTo relays the body as fasthttp writes it (fixed-size or chunked),
+// each piece the target's read returned written at once and whole: through
+// Read, fasthttp moved it in 4 KiB pieces (its copy buffer), a write(2) per
+// 4 KiB of a download and a chunk each to the client. Each piece is flushed,
+// so a body that trickles is relayed as it comes.
+func (s *streamBody[C]) WriteTo(w io.Writer) (int64, error) {
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	f, _ := w.(interface{ Flush() error })
+	var total int64
+	for {
+		n, err := s.Read(*bp)
+		if n > 0 {
+			nw, werr := w.Write((*bp)[:n])
+			total += int64(nw)
+			if werr == nil && f != nil {
+				werr = f.Flush()
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
+}
+
+// SupportsBodyWriteTo tells fasthttp that WriteTo does what Read does.
+func (s *streamBody[C]) SupportsBodyWriteTo() bool { return true }
+
 func (s *streamBody[C]) Close() error {
 	p := s.pool
 	if s.cut != nil {
