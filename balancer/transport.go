@@ -424,9 +424,14 @@ func (s *streamBody[C]) Read(b []byte) (int, error) {
 }
 
 // relayBufs hold a streamed body's bytes between the target's read and
-// the client's write; as large as a target connection's reader, so that a
-// read into one bypasses the reader's buffer.
-var relayBufs = sync.Pool{New: func() any { b := make([]byte, maxResponseHead); return &b }}
+// the client's write. A relay starts with a small one, held while it waits
+// for a slow target; once a read fills it (bytes are flowing), it takes a
+// large one, as large as a target connection's reader, so that a read into
+// it bypasses the reader's buffer.
+var (
+	relayBufsSmall = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+	relayBufsLarge = sync.Pool{New: func() any { b := make([]byte, maxResponseHead); return &b }}
+)
 
 // WriteTo relays the body as fasthttp writes it (fixed-size or chunked),
 // each piece the target's read returned written at once and whole: through
@@ -434,20 +439,31 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, maxResponseHead); 
 // 4 KiB of a download and a chunk each to the client. Each piece is flushed,
 // so a body that trickles is relayed as it comes.
 func (s *streamBody[C]) WriteTo(w io.Writer) (int64, error) {
-	bp := relayBufs.Get().(*[]byte)
-	defer relayBufs.Put(bp)
+	small := relayBufsSmall.Get().(*[]byte)
+	defer relayBufsSmall.Put(small)
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			relayBufsLarge.Put(large)
+		}
+	}()
+	buf := *small
 	f, _ := w.(interface{ Flush() error })
 	var total int64
 	for {
-		n, err := s.Read(*bp)
+		n, err := s.Read(buf)
 		if n > 0 {
-			nw, werr := w.Write((*bp)[:n])
+			nw, werr := w.Write(buf[:n])
 			total += int64(nw)
 			if werr == nil && f != nil {
 				werr = f.Flush()
 			}
 			if werr != nil {
 				return total, werr
+			}
+			if n == len(buf) && large == nil {
+				large = relayBufsLarge.Get().(*[]byte)
+				buf = *large
 			}
 		}
 		switch {
