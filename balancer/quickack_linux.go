@@ -12,7 +12,7 @@ import (
 // Nagle's algorithm on (Java's sockets, by default) held its first request
 // until then: 40 ms on every new connection.
 func quickAck(c net.Conn) {
-	tc := plainTCP(c)
+	tc := rawTCP(c)
 	if tc == nil {
 		return
 	}

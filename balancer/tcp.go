@@ -152,13 +152,16 @@ func abortive(c net.Conn) {
 	}
 }
 
-// rawTCP is the TCP connection under c's wrappers (TLS included), or nil.
+// rawTCP is the TCP connection under c's wrappers (TLS and a PROXY
+// header's reader included), or nil: for socket options, not for reading.
 func rawTCP(c net.Conn) *net.TCPConn {
 	for c != nil {
 		if tc, ok := c.(*net.TCPConn); ok {
 			return tc
 		}
 		switch u := c.(type) {
+		case *proxyConn:
+			c = u.Conn
 		case interface{ Unwrap() net.Conn }:
 			c = u.Unwrap()
 		case interface{ NetConn() net.Conn }: // *tls.Conn
