@@ -23,7 +23,7 @@ func Markdown(r *Results) string {
 	}
 	fmt.Fprintf(&b, "- `wrk -t1 -cN -d%s --latency` after a %s warm-up; %d run(s) per cell, peers alternated run by run (%s), each peer restarted before its run.\n",
 		cfg.Duration, cfg.Warmup, cfg.Runs, strings.Join(r.Peers, " → "))
-	fmt.Fprintf(&b, "- Two fasthttp backends (GOMAXPROCS=1) answering a %d-byte body; every proxy keep-alive, round robin, one thread/worker, no access log.\n", backendBodyLen)
+	fmt.Fprintf(&b, "- Two fasthttp backends (GOMAXPROCS=1) answering a %d-byte body; every proxy keep-alive, round robin, one thread/worker, no access log, each forwarding Host, X-Forwarded-For/-Proto/-Port and X-Request-Id as Gantry does.\n", backendBodyLen)
 	if len(r.Versions) > 0 {
 		var vs []string
 		for _, k := range slices.Sorted(maps.Keys(r.Versions)) {
