@@ -383,3 +383,72 @@ func TestStreamedBodyRelayedAsItComes(t *testing.T) {
 		t.Fatalf("the rest: %d bytes (%v), want %d", n, err, size-100)
 	}
 }
+
+// TestBytesAfterAnswerRetireConnection: bytes a target sends past the end of
+// its answer (a body longer than its Content-Length, a 408 sent before
+// closing) answer nothing, and the connection they came on is not trusted
+// with another request, as nginx drops such an upstream connection. Here
+// the target then ignores whatever comes on that connection and closes it:
+// a POST sent on it would get a 502.
+func TestBytesAfterAnswerRetireConnection(t *testing.T) {
+	t.Parallel()
+	for _, extra := range []string{
+		"EXTRA",
+		"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+	} {
+		var conns atomic.Int32
+		target := startRawBackend(t, func(c net.Conn) {
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReader(c)
+				spoiled := false
+				for {
+					var cl int64
+					for {
+						l, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
+							cl, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+						}
+						if l == "\r\n" {
+							break
+						}
+					}
+					if spoiled {
+						return // closes without an answer
+					}
+					if _, err := io.CopyN(io.Discard, br, cl); err != nil {
+						return
+					}
+					spoiled = true
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+extra); err != nil {
+						return
+					}
+				}
+			}()
+		})
+		h := startLB(t, groupDoc("", target))
+		c := dialRaw(t, h.client.Addr, 10*time.Second)
+		br := bufio.NewReader(c)
+		for i, req := range []string{getA, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"} {
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			code, hdr, err := readStatus(br)
+			if err != nil || code != 200 {
+				t.Fatalf("extra %.10q: request %d: %d (%v), want 200", extra, i, code, err)
+			}
+			body := make([]byte, contentLength(hdr))
+			if _, err := io.ReadFull(br, body); err != nil || string(body) != "ok" {
+				t.Fatalf("extra %.10q: request %d: body %q (%v), want \"ok\"", extra, i, body, err)
+			}
+		}
+		if n := conns.Load(); n < 2 {
+			t.Errorf("extra %.10q: the target saw %d connection(s), want the second request on a new one", extra, n)
+		}
+	}
+}

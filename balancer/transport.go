@@ -333,6 +333,13 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 }
 
 func (p *hostPool[C]) finish(cc C, br *bufio.Reader, closeConn bool) {
+	// Bytes past the end of the answer (a body longer than its
+	// Content-Length, a 408 sent before closing) answer nothing: the
+	// connection's next answer could not be trusted, so it is not reused,
+	// as nginx drops such an upstream connection.
+	if br.Buffered() > 0 {
+		closeConn = true
+	}
 	p.hc.ReleaseReader(br)
 	if closeConn {
 		p.closeConn(cc)
