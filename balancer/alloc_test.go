@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,8 @@ func TestProxyZeroAllocs(t *testing.T) {
 	}{
 		{"plain GET", groupDoc("", target), false},
 		{"GET with lb_cookie stickiness", withStickiness(groupDoc("", target), "{enabled: true}"), true},
+		{"GET past a queryString rule", strings.Replace(groupDoc("", target), "defaultAction:",
+			"rules: [{priority: 1, conditions: {queryString: [{key: y, value: \"2\"}]}, action: {fixedResponse: {statusCode: 404}}}]\ndefaultAction:", 1), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,11 @@ package balancer
 
 import (
 	"bytes"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzPathEscapesValid checks pathEscapesValid against net/url's decoding
@@ -38,6 +41,49 @@ func TestBadPathEscapeRefused(t *testing.T) {
 	} {
 		if got := rawStatus(t, h.client.Addr, raw); got != want {
 			t.Errorf("%q: %d, want %d", raw, got, want)
+		}
+	}
+}
+
+// TestQueryForwardedAsSent: the query reaches the target byte for byte,
+// whether or not a queryString condition had to be evaluated (matching
+// decodes a copy; it once re-encoded the request's own: %20 became +, ;
+// became %3B, empty pairs went, which breaks signed URLs).
+func TestQueryForwardedAsSent(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a", nil)
+	h := startLB(t, fmt.Sprintf(`kind: Listener
+name: public
+port: 1
+rules:
+  - priority: 1
+    conditions: {pathPattern: ["/p/*"]}
+    action: {fixedResponse: {statusCode: 404}}
+  - priority: 2
+    conditions: {queryString: [{key: k, value: v}]}
+    action: {forward: {targetGroup: web}}
+defaultAction: {forward: {targetGroup: web}}
+---
+kind: TargetGroup
+name: web
+targets: ["%s"]
+healthCheck: {enabled: false}
+`, a.addr))
+	for _, uri := range []string{
+		"/z?a%20b=c;d&&e",                           // default action, after the queryString rule
+		"/z?k=v&a%20b=c;d&&e",                       // the queryString rule
+		"/z?sig=abc%20def&x=%7e*()!'&y=1%3D2&z=%zz", // escapes kept as they came
+		"/z?K=V+w",
+	} {
+		code, hdr, _ := exchange(t, h.client.Addr, "GET "+uri+" HTTP/1.1\r\nHost: a\r\n\r\n", 10*time.Second)
+		var seen string
+		for _, l := range hdr {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Seen-Uri") {
+				seen = strings.TrimSpace(v)
+			}
+		}
+		if code != 200 || seen != uri {
+			t.Errorf("GET %s: %d, target saw %q, want 200 and the query as sent", uri, code, seen)
 		}
 	}
 }

@@ -21,6 +21,11 @@ type reqView struct {
 	query    [][2][]byte
 	queryOK  bool
 	queryBuf [][2][]byte
+	// args holds the decoded query for matching. The request's own
+	// (ctx.QueryArgs) must stay unparsed: fasthttp writes parsed query
+	// arguments back re-encoded (%20 as +, ; as %3B, empty pairs dropped),
+	// and the target must get the query as the client sent it.
+	args fasthttp.Args
 }
 
 func (v *reqView) reset(ctx *fasthttp.RequestCtx, src netip.Addr) {
@@ -46,7 +51,8 @@ func (v *reqView) loadQuery() {
 		return
 	}
 	v.queryOK = true
-	for k, val := range v.ctx.QueryArgs().All() {
+	v.args.ParseBytes(v.ctx.Request.URI().QueryString())
+	for k, val := range v.args.All() {
 		v.query = append(v.query, [2][]byte{k, val})
 	}
 	v.queryBuf = v.query[:0]
