@@ -196,7 +196,7 @@ type Redirect struct {
 
 // FixedResponse answers directly.
 type FixedResponse struct {
-	// StatusCode 200..599 (ALB allows 2XX, 4XX, 5XX). Required.
+	// StatusCode 2XX, 4XX or 5XX, as ALB (3XX is a redirect). Required.
 	StatusCode  int    `json:"statusCode" yaml:"statusCode"`
 	ContentType string `json:"contentType,omitempty" yaml:"contentType,omitempty"`
 	// MessageBody up to 1024 bytes.

@@ -245,8 +245,14 @@ func (l *Listener) validateAction(c *checker, path string, a *Action) {
 	}
 	if fr := a.FixedResponse; fr != nil {
 		p := path + ".fixedResponse"
-		if fr.StatusCode < 200 || fr.StatusCode > 599 {
+		switch {
+		case fr.StatusCode == 0:
+			c.add(p+".statusCode", "statusCode is required (2XX, 4XX or 5XX)")
+		case fr.StatusCode < 200 || fr.StatusCode > 599:
 			c.add(p+".statusCode", "statusCode %d is out of range 200..599", fr.StatusCode)
+		case fr.StatusCode/100 == 3:
+			// As ALB: a 3XX without a Location sends clients nowhere.
+			c.add(p+".statusCode", "statusCode %d: a fixed response is 2XX, 4XX or 5XX; use a redirect action for 3XX", fr.StatusCode)
 		}
 		c.oneOf(p+".contentType", fr.ContentType, fixedResponseTypes...)
 		if len(fr.MessageBody) > 1024 {

@@ -113,6 +113,22 @@ func TestListenerValidate(t *testing.T) {
 			"defaultAction.fixedResponse.messageBody: messageBody is 1025 bytes, more than 1024",
 			"defaultAction.fixedResponse.statusCode: statusCode 600 is out of range 200..599",
 		}},
+		{"fixed response 3XX", func(l *Listener) {
+			l.DefaultAction = Action{FixedResponse: &FixedResponse{StatusCode: 301, ContentType: "text/plain"}}
+		}, []string{
+			"defaultAction.fixedResponse.statusCode: statusCode 301: a fixed response is 2XX, 4XX or 5XX; use a redirect action for 3XX",
+		}},
+		{"fixed response without status", func(l *Listener) {
+			l.DefaultAction = Action{FixedResponse: &FixedResponse{ContentType: "text/plain"}}
+		}, []string{
+			"defaultAction.fixedResponse.statusCode: statusCode is required (2XX, 4XX or 5XX)",
+		}},
+		{"fixed responses 2XX, 4XX, 5XX", func(l *Listener) {
+			l.DefaultAction = Action{FixedResponse: &FixedResponse{StatusCode: 204}}
+			l.Rules = append(l.Rules,
+				Rule{Priority: 7, Conditions: Conditions{PathPattern: []string{"/a"}}, Action: Action{FixedResponse: &FixedResponse{StatusCode: 418}}},
+				Rule{Priority: 8, Conditions: Conditions{PathPattern: []string{"/b"}}, Action: Action{FixedResponse: &FixedResponse{StatusCode: 599}}})
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
