@@ -87,3 +87,33 @@ healthCheck: {enabled: false}
 		}
 	}
 }
+
+// TestPathForwarded: a path that needs no decoding or normalising reaches
+// the target as sent (RFC 3986 sub-delimiters unescaped); one that does is
+// forwarded as rules saw it, decoded and normalised (README, DESIGN 4).
+func TestPathForwarded(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a", nil)
+	h := startLB(t, groupDoc("", a.addr))
+	for sent, want := range map[string]string{
+		"/lit*":             "/lit*",
+		"/x:y@z$w!'()+,;=~": "/x:y@z$w!'()+,;=~",
+		"/a/b?q=1":          "/a/b?q=1",
+		"/a%41b":            "/aAb",
+		"/a/../b?q=%20":     "/b?q=%20",
+		"//c":               "/c",
+		"/a%2Fb":            "/a/b",
+		"/sp%20ace":         "/sp%20ace",
+	} {
+		code, hdr, _ := exchange(t, h.client.Addr, "GET "+sent+" HTTP/1.1\r\nHost: a\r\n\r\n", 10*time.Second)
+		var seen string
+		for _, l := range hdr {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Seen-Uri") {
+				seen = strings.TrimSpace(v)
+			}
+		}
+		if code != 200 || seen != want {
+			t.Errorf("GET %s: %d, target saw %q, want 200 and %q", sent, code, seen, want)
+		}
+	}
+}

@@ -224,6 +224,13 @@ func (l *httpListener) forward(ctx *fasthttp.RequestCtx, rs *reqState, src netip
 	// Forward the head as it came: no Content-Type of fasthttp's choosing.
 	h.SetNoDefaultContentType(true)
 	l.setForwarded(ctx, rs, src, xff)
+	if uri := ctx.Request.URI(); bytes.Equal(uri.PathOriginal(), rs.view.path) {
+		// The path needed no decoding or normalising: it goes as it came,
+		// not re-quoted by fasthttp (which escapes *, !, ', ( and ), RFC
+		// 3986 sub-delimiters a target may tell from their escapes). Rules
+		// and target see the same path either way.
+		uri.DisablePathNormalizing = true
+	}
 	if rs.ws {
 		l.forwardWebSocket(ctx, rs, g, t)
 		return
