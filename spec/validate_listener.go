@@ -24,6 +24,9 @@ func (l *Listener) Validate() ErrorList {
 		c.add("name", "name is longer than 64 characters")
 	case !validName(l.Name, "-_."):
 		c.add("name", "name may only contain A-Z, a-z, 0-9, '-', '_' and '.'")
+	case l.Name == "." || l.Name == "..":
+		// A path segment of its own in the API (/v1/listeners/NAME).
+		c.add("name", "name must not be %q", l.Name)
 	}
 	if l.Address != "" {
 		if _, err := netip.ParseAddr(l.Address); err != nil {

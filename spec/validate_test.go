@@ -34,6 +34,9 @@ func TestListenerValidate(t *testing.T) {
 	}{
 		{"valid", func(*Listener) {}, nil},
 		{"name too long", func(l *Listener) { l.Name = strings.Repeat("a", 65) }, []string{"name: name is longer than 64 characters"}},
+		{"name dot", func(l *Listener) { l.Name = "." }, []string{`name: name must not be "."`}},
+		{"name dot dot", func(l *Listener) { l.Name = ".." }, []string{`name: name must not be ".."`}},
+		{"name with dots", func(l *Listener) { l.Name = "a.b..c" }, nil},
 		{"bad address", func(l *Listener) { l.Address = "localhost" }, []string{`address: "localhost" is not an IP address`}},
 		{"https without certificates", func(l *Listener) { l.Protocol = ProtocolHTTPS }, []string{"protocol: HTTPS listeners need certificates or acme"}},
 		{"http with certificates", func(l *Listener) { l.Certificates = []Certificate{{CertFile: "a", KeyFile: "b"}} },
