@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -393,7 +394,16 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
 }
 
 func readTargets(w http.ResponseWriter, r *http.Request) ([]spec.Target, bool) {
-	var req TargetsRequest
+	// Each target strictly: "host:port" or {address, weight}. A field
+	// spelt wrong ("wieght") or a weight of 0 would otherwise register a
+	// target with weight 1, and documents refuse both (DESIGN 3.2).
+	var req struct {
+		Targets []json.RawMessage `json:"targets"`
+	}
+	bad := func(msg string) ([]spec.Target, bool) {
+		writeError(w, http.StatusBadRequest, "targets: bad body: "+msg+`: want {"targets":[{"address":"host:port","weight":1}]}`)
+		return nil, false
+	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -402,14 +412,41 @@ func readTargets(w http.ResponseWriter, r *http.Request) ([]spec.Target, bool) {
 			writeErr(w, tooBig)
 			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "targets: bad body: "+err.Error()+`: want {"targets":[{"address":"host:port","weight":1}]}`)
-		return nil, false
+		return bad(err.Error())
 	}
 	if len(req.Targets) == 0 {
 		writeError(w, http.StatusBadRequest, "targets: no targets given")
 		return nil, false
 	}
-	return req.Targets, true
+	out := make([]spec.Target, 0, len(req.Targets))
+	seen := make(map[string]int, len(req.Targets))
+	for i, raw := range req.Targets {
+		var t spec.Target
+		if err := json.Unmarshal(raw, &t.Address); err != nil {
+			var obj struct {
+				Address string `json:"address"`
+				Weight  *int   `json:"weight"`
+			}
+			d := json.NewDecoder(bytes.NewReader(raw))
+			d.DisallowUnknownFields()
+			if err := d.Decode(&obj); err != nil {
+				return bad(fmt.Sprintf("targets[%d]: %v", i, err))
+			}
+			if obj.Weight != nil && *obj.Weight == 0 {
+				return bad(fmt.Sprintf("targets[%d]: weight 0 is out of range 1..1000", i))
+			}
+			t.Address = obj.Address
+			if obj.Weight != nil {
+				t.Weight = *obj.Weight
+			}
+		}
+		if j, dup := seen[t.Address]; dup {
+			return bad(fmt.Sprintf("targets[%d]: %s is already listed at targets[%d]", i, t.Address, j))
+		}
+		seen[t.Address] = i
+		out = append(out, t)
+	}
+	return out, true
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {

@@ -157,6 +157,11 @@ func registerCounter(reg *prometheus.Registry, c *prometheus.CounterVec) *promet
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /v1/apply", s.apply)
+	// Not a kind: without this, GET /v1/{kind} answered "unknown kind".
+	m.HandleFunc("GET /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+	})
 	m.HandleFunc("GET /v1/status", s.status)
 	m.HandleFunc("GET /v1/{kind}", s.list)
 	m.HandleFunc("GET /v1/{kind}/{name}", s.get)
