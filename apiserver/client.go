@@ -77,6 +77,9 @@ func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path, cont
 		return fmt.Errorf("apiserver: client: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get(APIHeader) == "" {
+		return notAPIAnswer(method, path)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("apiserver: client: %s %s: read answer: %w", method, path, err)
@@ -144,6 +147,9 @@ func (c *Client) ApplyReport(ctx context.Context, files []File) (ApplyResponse, 
 	}
 	return out, err
 }
+
+// APIHeader marks every answer of the admin API (its value is 1).
+const APIHeader = "X-Gantry-Api"
 
 // notAPIAnswer is the error for a 2xx answer that lacks what the admin API
 // always sends: the client asked some other HTTP server.

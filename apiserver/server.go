@@ -256,6 +256,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // instrument recovers panics as 500s, caps request bodies and counts requests.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer says it is the admin API's, so that a client sent to
+		// another HTTP server (a wrong --api) fails instead of reading its
+		// answer as an empty list or a done deed.
+		w.Header().Set(APIHeader, "1")
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBodyBytes)
 		defer func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -431,5 +432,30 @@ func TestAPIMetricMethodBounded(t *testing.T) {
 	}
 	if methods["RANDOM1"] || methods["RANDOM2"] || !methods["other"] || !methods["GET"] {
 		t.Fatalf("method label values = %v, want GET and other only", methods)
+	}
+}
+
+// TestClientRefusesOtherServers: a client pointed at an HTTP server that is
+// not the admin API (a wrong --api) fails every call, rather than reading
+// its answers as an empty list, a deleted resource or a drained node.
+func TestClientRefusesOtherServers(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{}`)
+	}))
+	defer other.Close()
+	c := NewClient(other.URL)
+	ctx := testCtx(t)
+	calls := map[string]func() error{
+		"List":      func() error { _, err := c.List(ctx, "listeners"); return err },
+		"Get":       func() error { _, err := c.Get(ctx, "listeners", "public"); return err },
+		"Delete":    func() error { return c.Delete(ctx, "listeners", "public") },
+		"DrainNode": func() error { _, err := c.DrainNode(ctx, "n1", true); return err },
+		"Targets":   func() error { _, err := c.Targets(ctx, "web"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); err == nil || !strings.Contains(err.Error(), "is the API URL right?") {
+			t.Errorf("%s against another server: %v, want the not-the-API error", name, err)
+		}
 	}
 }
