@@ -549,3 +549,14 @@ func TestWritesToAnotherServerFail(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnknownSubcommandFails: a command group fails on a subcommand it does
+// not have (cobra shows help and succeeds), and still shows help without one.
+func TestUnknownSubcommandFails(t *testing.T) {
+	if _, _, err := run(t, "node", "bogus"); err == nil || !strings.Contains(err.Error(), `unknown command "bogus" for "gantry node"`) {
+		t.Errorf("gantry node bogus: %v, want an unknown-command error", err)
+	}
+	if out, _, err := run(t, "node"); err != nil || !strings.Contains(out, "drain") {
+		t.Errorf("gantry node: %v, %q; want its help listing drain", err, out)
+	}
+}

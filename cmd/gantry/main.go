@@ -34,7 +34,30 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.AddCommand(subcommands()...)
+	for _, c := range root.Commands() {
+		refuseUnknownSubcommands(c)
+	}
 	return root
+}
+
+// refuseUnknownSubcommands makes a group of commands (gantry node) fail on
+// a subcommand it does not have: cobra shows its help and exits 0, which a
+// script reads as done. Without arguments the help is still shown.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	if !c.HasSubCommands() {
+		return
+	}
+	if c.Run == nil && c.RunE == nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
 }
 
 // bindEnv gives every flag not set on the command line the value of
