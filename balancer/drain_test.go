@@ -128,6 +128,13 @@ func TestDrainBoundedByDelay(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the request waiting on a drained target was not cut when the deregistration delay ended")
 	}
+	// Gantry cut it, not the target: no connection error, no passive
+	// failure against the address (a re-registration would inherit it).
+	for _, m := range []string{"gantry_target_connection_errors_total", "gantry_target_passive_failures_total"} {
+		if v := h.metric(m, map[string]string{"target_group": "web"}); v != 0 {
+			t.Errorf("%s = %v after a request cut by the end of draining, want 0", m, v)
+		}
+	}
 	release()
 	if n := fresh.hits.Load(); n != 0 {
 		t.Errorf("the cut request was sent again: fresh got %d requests", n)

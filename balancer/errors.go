@@ -30,13 +30,16 @@ const (
 	errBodyTooLarge
 	// errMalformedBody: the client's body does not parse (a broken chunk).
 	errMalformedBody
+	// errDrainCut: the end of the target's deregistration delay closed the
+	// connection before the answer: Gantry's doing, not the target's.
+	errDrainCut
 )
 
 // targetsFault reports whether the failure counts against the target in
 // passive outlier detection; the client's own failures never do.
 func (k errorKind) targetsFault() bool {
 	switch k {
-	case errClientBody, errClientTimeout, errBodyTooLarge, errMalformedBody:
+	case errClientBody, errClientTimeout, errBodyTooLarge, errMalformedBody, errDrainCut:
 		return false
 	}
 	return true
@@ -64,6 +67,8 @@ func statusFor(k errorKind) (code int, reason string) {
 		return fasthttp.StatusRequestEntityTooLarge, "RequestBodyTooLarge"
 	case errMalformedBody:
 		return fasthttp.StatusBadRequest, "MalformedRequestBody"
+	case errDrainCut:
+		return fasthttp.StatusBadGateway, "TargetDeregistrationDelayElapsed"
 	}
 	return fasthttp.StatusBadGateway, "InternalError"
 }

@@ -234,7 +234,7 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 			return errTimeout, false, false
 		}
 		if cutByDrain(conn) {
-			return errResetBeforeResponse, false, false
+			return errDrainCut, false, false
 		}
 		if !o.rewindable {
 			// The target stopped taking a streamed body: part of it was
@@ -282,7 +282,7 @@ func (p *hostPool[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, o 
 		switch {
 		case cutByDrain(conn):
 			// Its target's draining ended: answered 502, not sent again.
-			return errResetBeforeResponse, false, false
+			return errDrainCut, false, false
 		case isTimeout(err):
 			return errTimeout, false, false
 		case err == io.EOF || isConnReset(err):
