@@ -87,3 +87,10 @@ func newSelector(algorithm string) selector {
 		return &roundRobin{}
 	}
 }
+
+// owns reports whether id is one of g's targets (a GANTRYLB or GANTRYLBAPP
+// pin of this group, not another group's).
+func (g *group) owns(id uint64) bool {
+	_, ok := g.byID[id]
+	return ok
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -691,4 +692,36 @@ type fasthttpLogger struct {
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.log.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+}
+
+// ownsGroup reports whether id is the cookie id of one of the forward's
+// groups (a GANTRYLBTG pin of this forward, not another rule's).
+func (p *forwardPlan) ownsGroup(id uint64) bool { return slices.Contains(p.groupIDs, id) }
+
+// otherGroupOwns reports whether id is a target of one of the listener's
+// groups other than g: a pin the client's cookie keeps for that group. Pins
+// of targets no group has any more are dropped.
+func (ls *listenerState) otherGroupOwns(g *group, id uint64) bool {
+	for _, p := range ls.forwards {
+		if p == nil {
+			continue
+		}
+		for _, og := range p.groups {
+			if og != g && og.owns(id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// otherForwardOwns reports whether id is a group of one of the listener's
+// weighted forwards other than plan.
+func (ls *listenerState) otherForwardOwns(plan *forwardPlan, id uint64) bool {
+	for _, p := range ls.forwards {
+		if p != nil && p != plan && len(p.groups) > 1 && p.ownsGroup(id) {
+			return true
+		}
+	}
+	return false
 }

@@ -420,7 +420,7 @@ func (l *httpListener) chooseGroup(ctx *fasthttp.RequestCtx, rs *reqState, p *fo
 	}
 	if p.fwd.Stickiness {
 		if v := ctx.Request.Header.Cookie(cookieGroup); len(v) > 0 {
-			if id, ok := l.b.cookies.verify(kindGroup, v, uint32(rs.now/1e9)); ok {
+			if id, ok := l.b.cookies.pin(kindGroup, v, uint32(rs.now/1e9), p.ownsGroup); ok {
 				for i, g := range p.groups {
 					if p.groupIDs[i] == id && p.fwd.Groups[i].Weight > 0 {
 						// Re-set with a fresh expiry, as GANTRYLB is: an
@@ -463,7 +463,7 @@ func (l *httpListener) stickyTarget(ctx *fasthttp.RequestCtx, rs *reqState, g *g
 	if len(v) == 0 {
 		return nil
 	}
-	id, ok := l.b.cookies.verify(kind, v, uint32(rs.now/1e9))
+	id, ok := l.b.cookies.pin(kind, v, uint32(rs.now/1e9), g.owns)
 	if !ok {
 		return nil
 	}
@@ -481,22 +481,36 @@ func (l *httpListener) stickyTarget(ctx *fasthttp.RequestCtx, rs *reqState, g *g
 
 func (l *httpListener) setStickyCookies(ctx *fasthttp.RequestCtx, rs *reqState, g *group, t *target) {
 	if rs.pinGroup {
-		l.setCookie(ctx, rs, cookieGroup, kindGroup, rs.pinGroupID, rs.pinGroupDur)
+		plan := rs.ls.forwards[rs.action.ID]
+		l.setCookie(ctx, rs, cookieGroup, kindGroup, rs.pinGroupID, rs.pinGroupDur, func(id uint64) bool {
+			return rs.ls.otherForwardOwns(plan, id)
+		})
 	}
+	keep := func(id uint64) bool { return rs.ls.otherGroupOwns(g, id) }
 	switch g.stickiness.kind {
 	case stickyLB:
-		l.setCookie(ctx, rs, cookieLB, kindLB, t.id, g.stickiness.duration)
+		l.setCookie(ctx, rs, cookieLB, kindLB, t.id, g.stickiness.duration, keep)
 	case stickyApp:
 		if len(ctx.Response.Header.PeekCookie(g.stickiness.cookieName)) > 0 {
-			l.setCookie(ctx, rs, cookieApp, kindApp, t.id, g.stickiness.duration)
+			l.setCookie(ctx, rs, cookieApp, kindApp, t.id, g.stickiness.duration, keep)
 		}
 	}
 }
 
-func (l *httpListener) setCookie(ctx *fasthttp.RequestCtx, rs *reqState, name string, kind byte, id uint64, d time.Duration) {
+// setCookie sets cookie name to a fresh pin of id, followed by the pins the
+// client's cookie holds that keep accepts (those of the listener's other
+// groups), so that every group the client uses keeps its own.
+func (l *httpListener) setCookie(ctx *fasthttp.RequestCtx, rs *reqState, name string, kind byte, id uint64, d time.Duration, keep func(uint64) bool) {
 	exp := rs.start.Add(d)
 	start := len(rs.scratch)
 	rs.scratch = l.b.cookies.appendValue(rs.scratch, kind, id, uint32(exp.Unix()))
+	var others uint32
+	if old := ctx.Request.Header.Cookie(name); len(old) > 0 {
+		rs.scratch, others = l.b.cookies.appendOthers(rs.scratch, kind, old, uint32(rs.now/1e9), keep)
+	}
+	if o := time.Unix(int64(others), 0); o.After(exp) {
+		exp = o
+	}
 	c := fasthttp.AcquireCookie()
 	c.SetKey(name)
 	c.SetValueBytes(rs.scratch[start:])

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -84,22 +85,74 @@ func (c *cookieCodec) appendValue(dst []byte, kind byte, id uint64, exp uint32) 
 // verify returns the id in value if it is authentic and not expired at unix
 // second now.
 func (c *cookieCodec) verify(kind byte, value []byte, now uint32) (uint64, bool) {
+	id, _, ok := c.verifyExp(kind, value, now)
+	return id, ok
+}
+
+// verifyExp is verify that also returns the value's expiry.
+func (c *cookieCodec) verifyExp(kind byte, value []byte, now uint32) (id uint64, exp uint32, ok bool) {
 	if len(value) != stickyTextLen {
-		return 0, false
+		return 0, 0, false
 	}
 	var raw, want [stickyRawLen]byte
 	// Decode skips CR and LF: a value padded with them decodes short and
 	// must not pass as the canonical one.
 	if n, err := base64.RawURLEncoding.Decode(raw[:], value); err != nil || n != stickyRawLen {
-		return 0, false
+		return 0, 0, false
 	}
 	copy(want[:12], raw[:12])
 	c.mac(kind, want[:])
 	if subtle.ConstantTimeCompare(raw[12:], want[12:]) != 1 {
-		return 0, false
+		return 0, 0, false
 	}
-	if binary.BigEndian.Uint32(raw[8:12]) < now {
-		return 0, false
+	exp = binary.BigEndian.Uint32(raw[8:12])
+	if exp < now {
+		return 0, 0, false
 	}
-	return binary.BigEndian.Uint64(raw[0:8]), true
+	return binary.BigEndian.Uint64(raw[0:8]), exp, true
+}
+
+// A cookie holds up to maxPins values joined by '.', one per target group
+// (or weighted forward) it pins: a listener may route to several sticky
+// groups, as ALB allows, and each keeps its own pin instead of the last one
+// visited overwriting the others.
+const maxPins = 8
+
+// nextPin splits the first value off a cookie's list of pins.
+func nextPin(list []byte) (pin, rest []byte) {
+	if i := bytes.IndexByte(list, '.'); i >= 0 {
+		return list[:i], list[i+1:]
+	}
+	return list, nil
+}
+
+// pin returns the id of the first authentic, unexpired value in list that
+// ours accepts (an id of the group at hand).
+func (c *cookieCodec) pin(kind byte, list []byte, now uint32, ours func(uint64) bool) (uint64, bool) {
+	for n := 0; len(list) > 0 && n < maxPins; n++ {
+		var v []byte
+		v, list = nextPin(list)
+		if id, _, ok := c.verifyExp(kind, v, now); ok && ours(id) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// appendOthers appends, each after a '.', the authentic, unexpired values of
+// list that keep accepts (other groups' pins), at most maxPins-1, and
+// returns the latest expiry among them (0 for none).
+func (c *cookieCodec) appendOthers(dst []byte, kind byte, list []byte, now uint32, keep func(uint64) bool) ([]byte, uint32) {
+	var latest uint32
+	kept := 0
+	for n := 0; len(list) > 0 && n < maxPins && kept < maxPins-1; n++ {
+		var v []byte
+		v, list = nextPin(list)
+		if id, exp, ok := c.verifyExp(kind, v, now); ok && keep(id) {
+			dst = append(append(dst, '.'), v...)
+			latest = max(latest, exp)
+			kept++
+		}
+	}
+	return dst, latest
 }

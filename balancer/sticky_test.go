@@ -278,3 +278,61 @@ func TestStickyCookieSharedKey(t *testing.T) {
 		t.Errorf("a foreign cookie kept its pin: targets %v, want both by round robin", seen)
 	}
 }
+
+// TestStickyGroupsShareListener: a listener whose rules forward to two
+// sticky groups keeps a client pinned in each. Both groups set GANTRYLB; the
+// cookie carries one pin per group, so visiting one does not unpin the other.
+func TestStickyGroupsShareListener(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "a", nil)
+	b := startBackend(t, "b", nil)
+	group := func(name string) string {
+		return fmt.Sprintf("kind: TargetGroup\nname: %s\ntargets: [%q, %q]\nstickiness: {enabled: true}\nhealthCheck: {enabled: false}\n", name, a.addr, b.addr)
+	}
+	h := startLB(t, `kind: Listener
+name: public
+port: 1
+rules:
+  - priority: 1
+    conditions: {pathPattern: ["/one*"]}
+    action: {forward: {targetGroup: one}}
+  - priority: 2
+    conditions: {pathPattern: ["/two*"]}
+    action: {forward: {targetGroup: two}}
+defaultAction: {fixedResponse: {statusCode: 404}}
+---
+`+group("one")+"---\n"+group("two"))
+	jar := ""
+	visit := func(path string) string {
+		t.Helper()
+		var hdr map[string]string
+		if jar != "" {
+			hdr = map[string]string{"Cookie": cookieLB + "=" + jar}
+		}
+		resp := h.do("GET", path, hdr)
+		defer fasthttp.ReleaseResponse(resp)
+		if resp.StatusCode() != 200 {
+			t.Fatalf("GET %s = %d, want 200", path, resp.StatusCode())
+		}
+		if v := cookieValue(t, resp, cookieLB); v != "" {
+			jar = v // a browser keeps the last value set
+		}
+		return string(resp.Body())
+	}
+	first := map[string]string{}
+	for i := 0; i < 12; i++ {
+		path := []string{"/one", "/two"}[i%2]
+		got := visit(path)
+		if want, ok := first[path]; !ok {
+			first[path] = got
+		} else if got != want {
+			t.Fatalf("request %d to %s went to %s, want %s where its group pinned the client (cookie %q)", i, path, got, want, jar)
+		}
+	}
+	if n := h.metric("gantry_sticky_hits_total", map[string]string{"target_group": "one"}); n != 5 {
+		t.Errorf("sticky hits of one = %v, want 5", n)
+	}
+	if n := h.metric("gantry_sticky_hits_total", map[string]string{"target_group": "two"}); n != 5 {
+		t.Errorf("sticky hits of two = %v, want 5", n)
+	}
+}
