@@ -251,6 +251,7 @@ func TestEndpoints(t *testing.T) {
 		{"POST", "/v1/target-groups/api/targets", `{"targets":[{"address":"h:1","weight":0}]}`, 400, `weight 0 is out of range`},
 		{"POST", "/v1/target-groups/api/targets", `{"targets":["h:1",{"address":"h:1","weight":9}]}`, 400, `h:1 is already listed at targets[0]`},
 		{"DELETE", "/v1/target-groups/api/targets", `{"targets":["h:1","h:1"]}`, 400, `already listed`},
+		{"POST", "/v1/target-groups/api/targets", `{"targets":["127.0.0.1:022101"]}`, 400, `write the port as 22101`},
 		{"POST", "/v1/listeners", "", 405, `not allowed`},
 		{"PATCH", "/v1/target-groups/web/targets", "", 405, `not allowed`},
 		{"GET", "/nope", "", 404, `no such endpoint`},

@@ -59,7 +59,7 @@ func (g *TargetGroup) validateTargets(c *checker) {
 		p := indexPath("targets", i)
 		if t.Address == "" {
 			c.add(p, "address is required")
-		} else if msg := hostPortProblem(t.Address); msg != "" {
+		} else if msg := HostPortProblem(t.Address); msg != "" {
 			c.add(p, "%s", msg)
 		} else {
 			host, port, _ := net.SplitHostPort(t.Address)

@@ -158,6 +158,15 @@ func TestTargetGroupValidate(t *testing.T) {
 		{"targets", func(g *TargetGroup) {
 			g.Targets = []Target{{Address: "a:0"}, {Address: ":80"}, {Address: "[::1]:80", Weight: 1001}}
 		}, []string{`targets[0]: "a:0" has an invalid port (1..65535)`, `targets[1]: ":80" has no host`, "targets[2].weight: 1001 is out of range 1..1000"}},
+		{"targets spelt one way", func(g *TargetGroup) {
+			g.Targets = []Target{{Address: "127.0.0.1:022101"}, {Address: "127.000.0.1:80"}, {Address: "[0:0::1]:80"},
+				{Address: "localhost:80"}, {Address: "[::ffff:10.0.0.1]:80"}, {Address: "10.0.0.1:+80"}}
+		}, []string{
+			`targets[0]: "127.0.0.1:022101": write the port as 22101`,
+			`targets[1]: "127.000.0.1:80" has an invalid IPv4 address`,
+			`targets[2]: "[0:0::1]:80": write the address as [::1]:80`,
+			`targets[5]: "10.0.0.1:+80": write the port as 80`,
+		}},
 		{"health check", func(g *TargetGroup) {
 			g.HealthCheck = HealthCheck{Protocol: "UDP", Path: "health", Port: "x", IntervalSeconds: 4, TimeoutSeconds: 121,
 				HealthyThresholdCount: 11, UnhealthyThresholdCount: 1, Matcher: "300-200"}

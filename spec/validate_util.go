@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -83,8 +84,11 @@ func validCIDROrIP(s string) bool {
 	return err == nil && a.Zone() == ""
 }
 
-// hostPortProblem says what is wrong with a "host:port" address, "" if nothing.
-func hostPortProblem(addr string) string {
+// HostPortProblem says what is wrong with a target's "host:port" address,
+// "" if nothing. An address is written one way only (no port with leading
+// zeros, IP addresses in their canonical form), so that one endpoint cannot
+// be listed, registered or deregistered under two spellings.
+func HostPortProblem(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return quote(addr) + " is not host:port"
@@ -95,8 +99,19 @@ func hostPortProblem(addr string) string {
 	if strings.ContainsAny(host, " /\t@") {
 		return quote(addr) + " has an invalid host"
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
 		return quote(addr) + " has an invalid port (1..65535)"
+	}
+	if strconv.Itoa(p) != port {
+		return fmt.Sprintf("%s: write the port as %d", quote(addr), p)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.String() != host {
+			return fmt.Sprintf("%s: write the address as %s", quote(addr), net.JoinHostPort(a.String(), port))
+		}
+	} else if strings.Trim(host, "0123456789.") == "" {
+		return quote(addr) + " has an invalid IPv4 address"
 	}
 	return ""
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -259,12 +257,8 @@ func registerTargets(cur *State, group string, targets []spec.Target) (*State, e
 
 // targetProblem describes what is wrong with a target to register, or "".
 func targetProblem(t spec.Target) string {
-	host, port, err := net.SplitHostPort(t.Address)
-	if err != nil || host == "" || strings.ContainsAny(host, " /\t@") {
-		return fmt.Sprintf("%q is not host:port", t.Address)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Sprintf("%q has an invalid port (1..65535)", t.Address)
+	if msg := spec.HostPortProblem(t.Address); msg != "" {
+		return msg
 	}
 	if t.Weight < 0 || t.Weight > 1000 {
 		return fmt.Sprintf("%q has weight %d outside 1..1000", t.Address, t.Weight)
