@@ -81,7 +81,10 @@ func writeErr(w http.ResponseWriter, err error) {
 		// Leadership moved while the write was on its way: try again.
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		// A write whose commit was not confirmed in time may still be
+		// committed (raft has it in its log): a client that sends it again
+		// blindly could apply it twice.
+		writeError(w, http.StatusServiceUnavailable, err.Error()+"; the outcome is unknown: the change may still take effect, so read the state before sending it again")
 	default:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}

@@ -460,3 +460,14 @@ func TestClientRefusesOtherServers(t *testing.T) {
 		}
 	}
 }
+
+// TestUnconfirmedWriteSaysOutcomeUnknown: a write that timed out waiting
+// for its commit may still be committed; its 503 says so, so that a client
+// does not blindly send it again.
+func TestUnconfirmedWriteSaysOutcomeUnknown(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeErr(rec, fmt.Errorf("store: register targets: commit: %w", context.DeadlineExceeded))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "outcome is unknown") {
+		t.Errorf("writeErr(deadline) = %d %q, want 503 saying the outcome is unknown", rec.Code, rec.Body.String())
+	}
+}
