@@ -511,6 +511,11 @@ func (b *Balancer) swapListeners(ls []*spec.Listener, states map[string]*listene
 		cur := b.listeners[l.Name]
 		if st == nil {
 			if cur == nil {
+				// Never running (its address could not be bound): the
+				// series its state made go with it, or they would outlive
+				// its removal, nothing running to forget them.
+				b.metrics.forgetListener(l.Name)
+				b.tcpm.forget(l.Name)
 				continue
 			}
 			if vacated[l.Name] {

@@ -1,7 +1,9 @@
 package balancer
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -80,5 +82,44 @@ healthCheck: {enabled: false}
 		if h.seriesWith("listener", "public") == 0 {
 			t.Fatal("the remaining listener's series went too")
 		}
+	}
+}
+
+// TestNeverBoundListenerSeriesDropped: a listener whose address could not be
+// bound leaves no series behind once it is removed from the configuration
+// (gantry_listener_config_failed says it failed while configured).
+func TestNeverBoundListenerSeriesDropped(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	base := groupDoc("", a.addr)
+	h := startLB(t, base)
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := decodeConfig(t, base+`---
+kind: Listener
+name: busy
+address: 127.0.0.1
+port: 1
+defaultAction: {forward: {targetGroup: web}}
+`, 0)
+	for _, l := range cfg.Listeners {
+		switch l.Name {
+		case "public":
+			l.Port = h.port
+		case "busy":
+			l.Port = busy.Addr().(*net.TCPAddr).Port
+		}
+	}
+	var le *ListenerError
+	if err := h.b.Update(cfg); !errors.As(err, &le) || le.Listener != "busy" {
+		t.Fatalf("Update with a busy port = %v, want a ListenerError for busy", err)
+	}
+	if err := h.b.Update(decodeConfig(t, base, h.port)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.seriesWith("listener", "busy"); n != 0 {
+		t.Fatalf("%d series of the removed, never bound listener remain", n)
 	}
 }
