@@ -76,12 +76,7 @@ healthCheck: {enabled: false}
 		"/z?K=V+w",
 	} {
 		code, hdr, _ := exchange(t, h.client.Addr, "GET "+uri+" HTTP/1.1\r\nHost: a\r\n\r\n", 10*time.Second)
-		var seen string
-		for _, l := range hdr {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Seen-Uri") {
-				seen = strings.TrimSpace(v)
-			}
-		}
+		seen := headerValue(hdr, "X-Seen-Uri")
 		if code != 200 || seen != uri {
 			t.Errorf("GET %s: %d, target saw %q, want 200 and the query as sent", uri, code, seen)
 		}
@@ -106,12 +101,7 @@ func TestPathForwarded(t *testing.T) {
 		"/sp%20ace":         "/sp%20ace",
 	} {
 		code, hdr, _ := exchange(t, h.client.Addr, "GET "+sent+" HTTP/1.1\r\nHost: a\r\n\r\n", 10*time.Second)
-		var seen string
-		for _, l := range hdr {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Seen-Uri") {
-				seen = strings.TrimSpace(v)
-			}
-		}
+		seen := headerValue(hdr, "X-Seen-Uri")
 		if code != 200 || seen != want {
 			t.Errorf("GET %s: %d, target saw %q, want 200 and %q", sent, code, seen, want)
 		}

@@ -69,6 +69,17 @@ func exchange(t *testing.T, addr, raw string, within time.Duration) (int, []stri
 	return code, hdr, string(body)
 }
 
+// headerValue is the value of the last head line named name, "" if none.
+func headerValue(hdr []string, name string) string {
+	var v string
+	for _, l := range hdr {
+		if k, val, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, name) {
+			v = strings.TrimSpace(val)
+		}
+	}
+	return v
+}
+
 func hasHeader(hdr []string, name string) bool {
 	for _, l := range hdr {
 		if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, name) {
