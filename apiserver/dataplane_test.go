@@ -22,12 +22,12 @@ func TestApplyReportsDataPlaneErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []uint64
 			f := newFixture(t, func(c *Config) {
-				c.DataPlane = func(ctx context.Context, v uint64) []DataPlaneError {
+				c.DataPlane = func(ctx context.Context, v uint64) ([]DataPlaneError, bool) {
 					if _, ok := ctx.Deadline(); !ok {
 						t.Error("DataPlane called without a deadline")
 					}
 					asked = append(asked, v)
-					return tt.failed
+					return tt.failed, true
 				}
 			})
 			resp, err := f.client.ApplyReport(testCtx(t), []File{{Name: "a.yaml", Data: []byte(resources)}})
@@ -50,9 +50,9 @@ func TestApplyReportsDataPlaneErrors(t *testing.T) {
 func TestTargetChangesWaitForDataPlane(t *testing.T) {
 	var asked []uint64
 	f := newFixture(t, func(c *Config) {
-		c.DataPlane = func(ctx context.Context, v uint64) []DataPlaneError {
+		c.DataPlane = func(ctx context.Context, v uint64) ([]DataPlaneError, bool) {
 			asked = append(asked, v)
-			return nil
+			return nil, true
 		}
 	})
 	if _, err := f.client.ApplyReport(testCtx(t), []File{{Name: "a.yaml", Data: []byte(resources)}}); err != nil {
@@ -68,5 +68,23 @@ func TestTargetChangesWaitForDataPlane(t *testing.T) {
 	afterDeregister := f.store.Snapshot().Version
 	if n := len(asked); n != 3 || asked[1] != afterRegister || asked[2] != afterDeregister {
 		t.Errorf("DataPlane asked for versions %v, want [apply %d %d]", asked, afterRegister, afterDeregister)
+	}
+}
+
+// TestApplyReportsDataPlanePending: an apply whose node's data plane had not
+// taken it in by the end of the wait says so, naming the node, instead of
+// reporting success as if the change were in service.
+func TestApplyReportsDataPlanePending(t *testing.T) {
+	for _, caughtUp := range []bool{true, false} {
+		f := newFixture(t, func(c *Config) {
+			c.DataPlane = func(context.Context, uint64) ([]DataPlaneError, bool) { return nil, caughtUp }
+		})
+		resp, err := f.client.ApplyReport(testCtx(t), []File{{Name: "a.yaml", Data: []byte(resources)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: "", false: "node-1"}[caughtUp]; resp.DataPlanePending != want {
+			t.Errorf("caught up %v: DataPlanePending = %q, want %q", caughtUp, resp.DataPlanePending, want)
+		}
 	}
 }

@@ -30,6 +30,11 @@ type ApplyResponse struct {
 	// in use, whose certificates cannot be read. The desired state is
 	// stored all the same, and the node retries.
 	DataPlaneErrors []DataPlaneError `json:"dataPlaneErrors,omitempty"`
+	// DataPlanePending names the node that took the apply when its data
+	// plane had not taken the new desired state in by the end of the wait
+	// (Config.DataPlaneWait): still busy with earlier changes. It will;
+	// DataPlaneErrors are then those of the state it had.
+	DataPlanePending string `json:"dataPlanePending,omitempty"`
 }
 
 // DataPlaneError is a resource that a node's data plane could not apply.
@@ -200,7 +205,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	resp := ApplyResponse{Results: results, Warnings: warnings(docs)}
 	if s.cfg.DataPlane != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.DataPlaneWait)
-		resp.DataPlaneErrors = s.cfg.DataPlane(ctx, s.cfg.Store.Snapshot().Version)
+		var caughtUp bool
+		resp.DataPlaneErrors, caughtUp = s.cfg.DataPlane(ctx, s.cfg.Store.Snapshot().Version)
+		if !caughtUp {
+			resp.DataPlanePending = s.cfg.Node.Name
+		}
 		cancel()
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -77,9 +77,9 @@ type Config struct {
 	// data plane (ApplyResponse.DataPlaneErrors): it waits until the data
 	// plane has taken in the desired state of the given store version or a
 	// later one, or until ctx ends, and returns the resources the data plane
-	// could not apply then (nil when it applied them all). It must be safe
-	// for concurrent use.
-	DataPlane func(ctx context.Context, version uint64) []DataPlaneError
+	// could not apply then (nil when it applied them all) and whether it had
+	// taken that version in. It must be safe for concurrent use.
+	DataPlane func(ctx context.Context, version uint64) (failed []DataPlaneError, caughtUp bool)
 	// DataPlaneWait bounds the wait of DataPlane. Default 5 seconds.
 	DataPlaneWait time.Duration
 	// MaxBodyBytes caps request bodies; larger get 413. Default 8 MiB.

@@ -53,6 +53,9 @@ stored either way and the node keeps retrying.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s\n", resultKind(r.Kind), r.Name, r.Action)
 			applied[resultKind(r.Kind)+"/"+r.Name] = true
 		}
+		if n := resp.DataPlanePending; n != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %s's data plane has not taken this apply in yet (still applying earlier changes); it will: see gantry get status\n", n)
+		}
 		return reportDataPlane(cmd.ErrOrStderr(), resp.DataPlaneErrors, applied)
 	}
 	return cmd

@@ -146,7 +146,7 @@ func (r *reconciler) runGossip(ctx context.Context) error {
 // dataPlane is the apiserver's Config.DataPlane: it waits until the data
 // plane has synced the store version v (or ctx ends) and returns the
 // listeners it could not apply.
-func (r *reconciler) dataPlane(ctx context.Context, v uint64) []apiserver.DataPlaneError {
+func (r *reconciler) dataPlane(ctx context.Context, v uint64) ([]apiserver.DataPlaneError, bool) {
 	for {
 		r.mu.Lock()
 		reached, synced := r.version >= v, r.synced
@@ -167,7 +167,7 @@ func (r *reconciler) dataPlane(ctx context.Context, v uint64) []apiserver.DataPl
 	for _, name := range slices.Sorted(maps.Keys(r.listeners)) {
 		out = append(out, apiserver.DataPlaneError{Kind: spec.KindListener, Name: name, Node: r.self, Message: r.listeners[name].Error()})
 	}
-	return out
+	return out, r.version >= v || r.synced == nil
 }
 
 // status is shown under "extra" in /v1/status.
