@@ -189,7 +189,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(docs) == 0 {
-		writeError(w, http.StatusBadRequest, "apply: no resource documents in the request")
+		writeError(w, http.StatusBadRequest, "no resource documents in the request")
 		return
 	}
 	results, err := s.cfg.Store.Apply(r.Context(), docs)
