@@ -745,6 +745,25 @@ func (b *Balancer) TargetHealth(groupName string) ([]spec.TargetHealth, bool) {
 	return out, true
 }
 
+// TargetReason returns the reason code of a group's target (ALB's, such as
+// Target.Timeout; "" when healthy) without building the whole group's
+// health; false when the group or target is not configured.
+func (b *Balancer) TargetReason(groupName, addr string) (string, bool) {
+	for _, g := range *b.groups.Load() {
+		if g.name != groupName {
+			continue
+		}
+		t := g.byID[targetID(groupName, addr)]
+		if t == nil || t.addr != addr {
+			return "", false
+		}
+		var th spec.TargetHealth
+		t.status.Fill(&th, nowNanos())
+		return th.Reason, true
+	}
+	return "", false
+}
+
 // HealthChanged is the health checker's OnChange hook: a target that becomes
 // healthy starts its slow-start ramp.
 func (b *Balancer) HealthChanged(groupName, addr string, from, to health.State) {

@@ -123,3 +123,45 @@ defaultAction: {forward: {targetGroup: web}}
 		t.Fatalf("%d series of the removed, never bound listener remain", n)
 	}
 }
+
+// TestTargetReason: one target's reason code without the group's whole
+// health, as TargetHealth reports it.
+func TestTargetReason(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	dead, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // refuses from now on
+	h := startLBChecked(t, fmt.Sprintf(`kind: Listener
+name: public
+port: 1
+defaultAction: {forward: {targetGroup: web}}
+---
+kind: TargetGroup
+name: web
+targets: [%q, %q]
+healthCheck: {intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2, unhealthyThresholdCount: 2}
+`, a.addr, deadAddr), 10*time.Millisecond)
+	waitFor(t, 10*time.Second, "the dead target unhealthy", func() bool {
+		st, _ := stateOf(h, "web", deadAddr)
+		return st == "unhealthy"
+	})
+	ths, _ := h.b.TargetHealth("web")
+	for _, th := range ths {
+		got, ok := h.b.TargetReason("web", th.Address)
+		if !ok || got != th.Reason {
+			t.Errorf("TargetReason(web, %s) = %q, %v; want %q as TargetHealth says", th.Address, got, ok, th.Reason)
+		}
+	}
+	if got, _ := h.b.TargetReason("web", deadAddr); got == "" {
+		t.Error("TargetReason of the unhealthy target is empty")
+	}
+	if _, ok := h.b.TargetReason("web", "127.0.0.1:1"); ok {
+		t.Error("TargetReason of a target the group does not have: ok")
+	}
+	if _, ok := h.b.TargetReason("nope", a.addr); ok {
+		t.Error("TargetReason in a group that does not exist: ok")
+	}
+}

@@ -70,10 +70,16 @@ func TestClusterRegistrationVisibleEverywhere(t *testing.T) {
 	if err := b.SetHealth("web", "127.0.0.1:9001", HealthUnhealthy, "x"); err == nil {
 		t.Error("b changed a registration it does not own")
 	}
+	if !a.Owns("web", "127.0.0.1:9001") || b.Owns("web", "127.0.0.1:9001") || a.Owns("web", "127.0.0.1:9002") || a.Owns("api", "127.0.0.1:9001") {
+		t.Error("Owns: want true only on a, for web 127.0.0.1:9001")
+	}
 
 	// Deregistration is a tombstone: visible as deregistered (draining) everywhere.
 	if err := a.Deregister("web", "127.0.0.1:9001"); err != nil {
 		t.Fatal(err)
+	}
+	if a.Owns("web", "127.0.0.1:9001") {
+		t.Error("Owns: a deregistered registration (a tombstone) is still owned")
 	}
 	eventually(t, 10*time.Second, "tombstone visible on b and c", func() bool {
 		return hasTarget(b.Cluster, "web", "127.0.0.1:9001", StateDeregistered) && hasTarget(c.Cluster, "web", "127.0.0.1:9001", StateDeregistered)

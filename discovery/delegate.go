@@ -52,6 +52,14 @@ func (c *Cluster) Deregister(group, address string) error {
 	return c.Update(group, address, func(r *Registration) { r.State = StateDeregistered })
 }
 
+// Owns reports whether this node owns a live (not deregistered)
+// registration of address in group: one map lookup, for callers that ask
+// per health change (Owned copies and sorts them all).
+func (c *Cluster) Owns(group, address string) bool {
+	_, ok := c.reg.getLocal(group, address)
+	return ok
+}
+
 // Owned returns this node's registrations, tombstones excluded.
 func (c *Cluster) Owned() []Registration {
 	rs := c.reg.own()

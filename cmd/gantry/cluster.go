@@ -222,24 +222,13 @@ func publishRegistered(c *discovery.Cluster, registered map[string][]spec.Target
 // shareHealth tells the cluster what this node's checks found about a
 // target it owns; other nodes take that verdict instead of checking.
 func shareHealth(c *discovery.Cluster, bal *balancer.Balancer, group, addr string, to health.State) {
-	owned := false
-	for _, r := range c.Owned() {
-		if r.TargetGroup == group && r.Address == addr && r.State == discovery.StateRegistered {
-			owned = true
-			break
-		}
-	}
-	if !owned || to > health.StateUnhealthy {
+	// Called for every change of every target: lookups only. Scanning and
+	// sorting every registration here made 10,000 targets failing at once
+	// keep a node busy for minutes, its data plane behind.
+	if to > health.StateUnhealthy || !c.Owns(group, addr) {
 		return
 	}
-	reason := ""
-	if ths, ok := bal.TargetHealth(group); ok {
-		for _, th := range ths {
-			if th.Address == addr {
-				reason = th.Reason
-			}
-		}
-	}
+	reason, _ := bal.TargetReason(group, addr)
 	_ = c.SetHealth(group, addr, discovery.Health(to.String()), reason)
 }
 
