@@ -299,7 +299,9 @@ func (b *Balancer) buildGroups(cfg Config) (map[string]*group, map[targetKey]*ta
 			}
 			t := b.targets[k]
 			if t == nil || t.draining.Load() {
-				t = newTarget(gs.Name, tg.Address, b.tune, b.metrics)
+				if t = b.revive(k); t == nil {
+					t = newTarget(gs.Name, tg.Address, b.tune, b.metrics)
+				}
 			}
 			t.source = source
 			t.connectTimeout.Store(int64(gs.ConnectTimeout()))
@@ -609,6 +611,26 @@ func (b *Balancer) startDrain(t *target, groupName string, delay time.Duration, 
 	t.drainDeadline.Store(now + int64(delay))
 	b.draining[t] = groupName
 	b.log.Info("target draining", "target_group", groupName, "target", t.addr, "in_flight", t.inflight.Load(), "delay", delay)
+}
+
+// revive takes back a draining target registered again before its drain
+// ended, as ALB cancels a deregistration: its requests in flight go on (the
+// end of the delay no longer cuts them), it is listed once, and its health
+// starts again from initial. nil when no target of k is draining. The caller
+// holds b.mu and commits the update.
+func (b *Balancer) revive(k targetKey) *target {
+	for t, gname := range b.draining {
+		if gname != k.group || t.addr != k.addr {
+			continue
+		}
+		delete(b.draining, t)
+		t.drainDeadline.Store(0)
+		t.status.Reset()
+		t.draining.Store(false)
+		b.log.Info("target registered again while draining", "target_group", gname, "target", t.addr, "in_flight", t.inflight.Load())
+		return t
+	}
+	return nil
 }
 
 // drainDelay is a group's deregistration delay: from the new configuration

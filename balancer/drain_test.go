@@ -181,3 +181,48 @@ func TestDrainCutsStreamedResponse(t *testing.T) {
 		return st == ""
 	})
 }
+
+// TestReRegisteredWhileDraining: a target registered again before its drain
+// ended is taken back, as ALB cancels a deregistration: the request it has
+// in flight is not cut when the old delay runs out, and it is listed once.
+func TestReRegisteredWhileDraining(t *testing.T) {
+	hang, entered, release := blockingBackend(t, "hang")
+	fresh := startBackend(t, "fresh", nil)
+	h := startLB(t, drainDoc("1", hang.addr))
+	inflight := slowGet(h)
+	<-entered
+	h.update(drainDoc("1", fresh.addr))
+	if st, _ := stateOf(h, "web", hang.addr); st != "draining" {
+		t.Fatalf("deregistered target state %q, want draining", st)
+	}
+	h.update(drainDoc("1", hang.addr, fresh.addr))
+	ths, _ := h.b.TargetHealth("web")
+	rows := 0
+	for _, th := range ths {
+		if th.Address == hang.addr {
+			rows++
+			if th.State == "draining" {
+				t.Errorf("re-registered target still %s", th.State)
+			}
+		}
+	}
+	if rows != 1 {
+		t.Errorf("re-registered target listed %d times, want once", rows)
+	}
+	// Past the old deregistration delay, the request is still in flight and
+	// ends with the target's answer.
+	select {
+	case r := <-inflight:
+		t.Fatalf("the request to the re-registered target ended early: %d %q %v", r.code, r.body, r.err)
+	case <-time.After(1800 * time.Millisecond):
+	}
+	release()
+	select {
+	case r := <-inflight:
+		if r.err != nil || r.code != 200 || r.body != "hang" {
+			t.Errorf("request to the re-registered target: %d %q %v, want 200 from hang", r.code, r.body, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request to the re-registered target never ended")
+	}
+}
