@@ -225,4 +225,16 @@ func TestReRegisteredWhileDraining(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the request to the re-registered target never ended")
 	}
+	// And it takes new requests again.
+	before := hang.hits.Load()
+	for range 4 {
+		code, _, resp := h.get("/")
+		fasthttp.ReleaseResponse(resp)
+		if code != 200 {
+			t.Fatalf("GET / after re-registration: %d", code)
+		}
+	}
+	if hang.hits.Load() == before {
+		t.Error("the re-registered target takes no new requests")
+	}
 }

@@ -486,15 +486,20 @@ func (l *httpListener) setStickyCookies(ctx *fasthttp.RequestCtx, rs *reqState, 
 			return rs.ls.otherForwardOwns(plan, id)
 		})
 	}
-	keep := func(id uint64) bool { return rs.ls.otherGroupOwns(g, id) }
+	name, kind := cookieLB, kindLB
 	switch g.stickiness.kind {
 	case stickyLB:
-		l.setCookie(ctx, rs, cookieLB, kindLB, t.id, g.stickiness.duration, keep)
 	case stickyApp:
-		if len(ctx.Response.Header.PeekCookie(g.stickiness.cookieName)) > 0 {
-			l.setCookie(ctx, rs, cookieApp, kindApp, t.id, g.stickiness.duration, keep)
+		if len(ctx.Response.Header.PeekCookie(g.stickiness.cookieName)) == 0 {
+			return
 		}
+		name, kind = cookieApp, kindApp
+	default:
+		return
 	}
+	l.setCookie(ctx, rs, name, kind, t.id, g.stickiness.duration, func(id uint64) bool {
+		return rs.ls.otherGroupOwns(g, id)
+	})
 }
 
 // setCookie sets cookie name to a fresh pin of id, followed by the pins the

@@ -82,13 +82,6 @@ func (c *cookieCodec) appendValue(dst []byte, kind byte, id uint64, exp uint32) 
 	return append(dst, text[:]...)
 }
 
-// verify returns the id in value if it is authentic and not expired at unix
-// second now.
-func (c *cookieCodec) verify(kind byte, value []byte, now uint32) (uint64, bool) {
-	id, _, ok := c.verifyExp(kind, value, now)
-	return id, ok
-}
-
 // verifyExp is verify that also returns the value's expiry.
 func (c *cookieCodec) verifyExp(kind byte, value []byte, now uint32) (id uint64, exp uint32, ok bool) {
 	if len(value) != stickyTextLen {

@@ -25,6 +25,13 @@ func cookieValue(t *testing.T, resp *fasthttp.Response, name string) string {
 	return string(c.Value())
 }
 
+// verify returns the id in value if it is authentic and not expired at unix
+// second now (a cookie of one pin).
+func (c *cookieCodec) verify(kind byte, value []byte, now uint32) (uint64, bool) {
+	id, _, ok := c.verifyExp(kind, value, now)
+	return id, ok
+}
+
 // getWith sends GET / with one cookie and returns the body and the response
 // (caller releases).
 func (h *lbHarness) getWith(cookie, value string) (string, *fasthttp.Response) {
